@@ -1,0 +1,118 @@
+"""Typed configuration. The loader (``loader.py``) builds these from YAML; nothing here does I/O."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+KINDS = ("openai", "anthropic", "gemini", "zhipu", "ollama", "sse")
+
+DEFAULT_BASE_URLS = {
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com",
+    "gemini": "https://generativelanguage.googleapis.com",
+    "zhipu": "https://open.bigmodel.cn",
+    "ollama": "http://127.0.0.1:11434",
+    "sse": None,  # no sensible default: a home-made endpoint must name its URL
+}
+
+
+class Secret:
+    """An API key. ``str()``/``repr()`` never show it; only :meth:`reveal` does."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = lambda self: "***"  # noqa: E731
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds. ``read`` is the longest silence allowed mid-stream; ``total`` bounds the whole request."""
+
+    connect: float = 10.0
+    read: float = 60.0
+    total: float = 600.0
+
+
+@dataclass(frozen=True)
+class SSEEndpoint:
+    """How to talk to a home-made SSE endpoint (``kind: sse``).
+
+    ``body`` is a JSON template: any string value equal to ``"{prompt}"`` becomes the
+    prompt, ``"{messages}"`` becomes the chat messages list, and ``{prompt}`` inside a
+    longer string is substituted as text.
+    """
+
+    path: str = ""                                   # appended to base_url, e.g. /chat/stream
+    method: str = "POST"
+    body: Any = field(default_factory=lambda: {"prompt": "{prompt}", "stream": True})
+    text_path: str | None = "content"                # dotted path into the JSON data; None: data is plain text
+    mode: Literal["delta", "cumulative"] = "delta"
+    done: str | None = "[DONE]"                      # data value that ends the stream (None: stream ends on close)
+    event: str | None = None                         # only events with this name carry text
+    error_path: str | None = "error"                 # JSON key whose presence marks an error event
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """One provider: a label, a wire format, a model and how to reach it."""
+
+    name: str                                        # unique label shown everywhere
+    kind: str                                        # one of KINDS
+    model: str = ""
+    base_url: str = ""                               # filled with the kind's default by the loader
+    api_key: Secret | None = None
+    params: dict[str, Any] = field(default_factory=dict)   # merged into the request body
+    headers: dict[str, str] = field(default_factory=dict)  # extra request headers (values are never shown)
+    timeout: Timeouts = field(default_factory=Timeouts)
+    retries: int = 2                                 # retries before any output on 408/429/5xx/connect errors
+    auth: Literal["key", "jwt"] = "key"              # zhipu: send the raw key or a JWT made from it
+    endpoint: SSEEndpoint | None = None              # kind: sse only
+    unavailable: str | None = None                   # set when the provider cannot run (e.g. missing env var)
+    line: int | None = None                          # where it was defined, for error messages
+
+    def public(self) -> dict[str, str]:
+        """What may be shown to a browser, the TUI, a log or a report."""
+        return {"name": self.name, "kind": self.kind, "model": self.model}
+
+
+@dataclass(frozen=True)
+class Config:
+    providers: tuple[ProviderConfig, ...]
+    defaults: dict[str, Any] = field(default_factory=dict)   # e.g. {"params": {...}}
+    source: str | None = None                        # the file it came from; None for the built-in default
+    builtin: bool = False                            # True: the built-in simulator providers
+
+    def provider(self, name: str) -> ProviderConfig:
+        for p in self.providers:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def select(self, names: list[str] | None) -> tuple[ProviderConfig, ...]:
+        """The named providers in config order (all when ``names`` is empty)."""
+        if not names:
+            return self.providers
+        known = {p.name for p in self.providers}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            from ..errors import UsageError
+            raise UsageError(f"unknown provider {', '.join(map(repr, unknown))}; configured: {', '.join(sorted(known))}")
+        return tuple(p for p in self.providers if p.name in names)
