@@ -2,7 +2,7 @@
 
 One stream (one provider answering one prompt) is an ordered sequence of events:
 
-    Started -> Headers -> (TextDelta | ReasoningDelta | Usage)* -> Finished | Failed
+    Started -> Headers -> (TextDelta | ReasoningDelta | Usage | Notice)* -> Finished | Failed
 
 ``Failed`` may also come straight after ``Started`` (HTTP error, connect error,
 missing API key). Exactly one terminal event (``Finished`` or ``Failed``) ends a
@@ -76,6 +76,7 @@ class Usage:
     input_tokens: int | None = None
     output_tokens: int | None = None
     reasoning_tokens: int | None = None
+    reasoning_included: bool = True   # False where output_tokens excludes reasoning (Gemini reports thoughts apart)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,16 @@ class Finished:
     t_ns: int
     status: Literal["ok", "truncated", "cancelled"] = "ok"
     reason: str | None = None    # the provider's finish reason: stop, length, end_turn, STOP, ...
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something worth telling that does not end the stream (e.g. a malformed chunk was skipped)."""
+
+    provider: str
+    seq: int
+    t_ns: int
+    message: str
 
 
 ErrorKind = Literal[
@@ -111,7 +122,7 @@ class Failed:
     retry_after_s: float | None = None
 
 
-StreamEvent = Union[Started, Headers, TextDelta, ReasoningDelta, Usage, Finished, Failed]
+StreamEvent = Union[Started, Headers, TextDelta, ReasoningDelta, Usage, Notice, Finished, Failed]
 
 EVENT_NAMES: dict[type, str] = {
     Started: "start",
@@ -119,6 +130,7 @@ EVENT_NAMES: dict[type, str] = {
     TextDelta: "delta",
     ReasoningDelta: "delta",
     Usage: "usage",
+    Notice: "notice",
     Finished: "done",
     Failed: "error",
 }
@@ -135,7 +147,7 @@ def event_to_dict(event: StreamEvent) -> dict:
     return d
 
 
-_BY_TYPE = {cls.__name__.lower(): cls for cls in (Started, Headers, TextDelta, ReasoningDelta, Usage, Finished, Failed)}
+_BY_TYPE = {cls.__name__.lower(): cls for cls in (Started, Headers, TextDelta, ReasoningDelta, Usage, Notice, Finished, Failed)}
 
 
 def event_from_dict(d: dict) -> StreamEvent:

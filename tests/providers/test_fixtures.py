@@ -1,0 +1,67 @@
+"""Every recorded provider stream in shared/fixtures, served over loopback HTTP, gives its expected result."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tokenrace.config.models import ProviderConfig, SSEEndpoint
+from tokenrace.metrics import compute
+from tokenrace.providers.stream import stream_provider
+from tokenrace.request import ChatRequest
+
+from ..conftest import FIXTURES, Reply
+
+EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
+
+
+def provider_for(name: str, spec: dict, base_url: str) -> ProviderConfig:
+    exp = spec["expect"]
+    endpoint = None
+    if spec["kind"] == "sse":
+        endpoint = SSEEndpoint(path="/chat", text_path=exp.get("text_path"), mode=exp.get("mode", "delta"),
+                               done=exp.get("done"), event=exp.get("event"))
+    return ProviderConfig(name="p-" + name.split(".")[0], kind=spec["kind"], model="m", base_url=base_url,
+                          endpoint=endpoint, retries=0)
+
+
+async def run_fixture(replay, http_client, name: str, piece: int):
+    spec = EXPECTED[name]
+    replay.reply = Reply((FIXTURES / name).read_bytes(), spec["content_type"], piece=piece)
+    cfg = provider_for(name, spec, replay.url)
+    events = []
+    await stream_provider(http_client, cfg, ChatRequest.from_prompt("hi"), events.append)
+    return spec["expect"], compute(events)
+
+
+@pytest.mark.parametrize("piece", [0, 1, 7], ids=["whole", "1-byte-writes", "7-byte-writes"])
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+async def test_fixture_stream(replay, http_client, name, piece):
+    exp, res = await run_fixture(replay, http_client, name, piece)
+    assert res.status == exp["status"], res.error
+    assert res.text == exp["text"]
+    if "reasoning" in exp:
+        assert res.reasoning == exp["reasoning"]
+    for key in ("finish_reason", "input_tokens", "output_tokens", "reasoning_tokens", "token_source"):
+        if key in exp:
+            assert getattr(res, key) == exp[key], key
+    if "error_contains" in exp:
+        assert exp["error_contains"] in res.error
+        assert res.error.startswith(f"p-{name.split('.')[0]}: ")
+    if exp["status"] == "ok":
+        assert res.error is None
+        assert res.ttft_ms is not None and res.ttft_ms >= 0
+
+
+async def test_reasoning_first_token_is_not_ttft(replay, http_client):
+    """deepseek: reasoning arrives first; with byte-paced writes ttft_any comes no later than ttft."""
+    _, res = await run_fixture(replay, http_client, "deepseek_reasoning.sse", 1)
+    assert res.ttft_any_ms <= res.ttft_ms
+    assert res.reasoning_tokens == 107
+
+
+async def test_truncated_keeps_text_and_says_so(replay, http_client):
+    _, res = await run_fixture(replay, http_client, "openai_truncated.sse", 0)
+    assert res.status == "truncated"
+    assert "truncated" in res.error
+    assert res.text.endswith("ajudar")

@@ -1,0 +1,283 @@
+"""Figures of one stream, from its timestamped events (definitions: README "Metrics").
+
+Pure: no I/O, no clock reads except what the events carry (``live`` takes ``now_ns``).
+The one :class:`StreamAccumulator` folds events as they come; live figures and the final
+:class:`StreamResult` both come from it, so nothing is computed twice.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Sequence
+
+from .events import (Failed, Finished, Headers, Notice, ReasoningDelta, Started, StreamEvent,
+                     TextDelta, Usage)
+
+NS_PER_MS = 1_000_000
+
+
+def estimate_tokens(text: str) -> float:
+    """A tokenizer-free estimate: ~4 ASCII characters a token, one per CJK character or emoji.
+
+    Additive over pieces (the sum over deltas equals the estimate of the whole), so live
+    counts and final counts agree. Used only when the provider reports no usage.
+    """
+    if text.isascii():
+        return len(text) / 4
+    n = 0.0
+    for ch in text:
+        o = ord(ch)
+        if o < 128:
+            n += 0.25
+        elif 0x2E80 <= o <= 0x9FFF or 0xAC00 <= o <= 0xD7AF or 0xF900 <= o <= 0xFAFF or 0x1F000 <= o <= 0x1FAFF:
+            n += 1.0
+        elif 0xFE00 <= o <= 0xFE0F or 0x1F3FB <= o <= 0x1F3FF or o == 0x200D:
+            pass   # variation selectors, skin tones, joiners ride on the emoji before them
+        else:
+            n += 0.5
+    return n
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default); q in [0, 100]."""
+    if not sorted_values:
+        return None
+    if len(sorted_values) == 1:
+        return float(sorted_values[0])
+    pos = (len(sorted_values) - 1) * q / 100
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def distribution(values: Iterable[float], qs: Sequence[int] = (50, 90, 99)) -> dict[str, float | None]:
+    """p50/p90/p99/max/mean of a list of figures (None where empty)."""
+    v = sorted(values)
+    out: dict[str, float | None] = {f"p{q}": _r(percentile(v, q)) for q in qs}
+    out["max"] = _r(v[-1]) if v else None
+    out["mean"] = _r(sum(v) / len(v)) if v else None
+    return out
+
+
+def summarize(values: Iterable[float]) -> dict[str, float | int | None]:
+    """Aggregates for benchmarks: count, mean, min, p50, p90, p95, p99, max, stdev."""
+    v = sorted(x for x in values if x is not None)
+    out: dict[str, float | int | None] = {"count": len(v)}
+    out["mean"] = _r(sum(v) / len(v)) if v else None
+    out["min"] = _r(v[0]) if v else None
+    for q in (50, 90, 95, 99):
+        out[f"p{q}"] = _r(percentile(v, q))
+    out["max"] = _r(v[-1]) if v else None
+    out["stdev"] = _r(statistics.stdev(v)) if len(v) > 1 else (0.0 if v else None)
+    return out
+
+
+def _r(x: float | None, nd: int = 3) -> float | None:
+    return None if x is None else round(float(x), nd)
+
+
+def _ms(a: int | None, b: int | None) -> float | None:
+    return None if a is None or b is None else _r((b - a) / NS_PER_MS)
+
+
+@dataclass
+class StreamResult:
+    """The figures of one stream; ``to_dict`` is the ``tokenrace run --json`` result object."""
+
+    provider: str
+    model: str
+    status: str                       # ok | error | truncated | cancelled
+    text: str
+    reasoning: str
+    error: str | None
+    error_kind: str | None
+    http_status: int | None
+    finish_reason: str | None
+    ttfb_ms: float | None
+    ttft_ms: float | None
+    ttft_any_ms: float | None
+    e2e_ms: float
+    queue_ms: float | None
+    connect_ms: float | None
+    reused: bool | None
+    attempts: int
+    output_tokens: int | None
+    input_tokens: int | None
+    reasoning_tokens: int | None
+    token_source: str                 # usage | estimate
+    tokens_per_s: float | None
+    tpot_ms: float | None
+    itl_ms: dict[str, float | None]
+    chunks: int
+    tokens_per_chunk: float | None
+    notices: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "StreamResult":
+        names = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class LiveFigures:
+    """What a UI shows while the stream runs (the ``metrics`` SSE event)."""
+
+    provider: str
+    status: str                       # waiting | streaming | ok | error | truncated | cancelled
+    elapsed_ms: float
+    ttft_ms: float | None
+    tokens: int
+    tokens_per_s: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class StreamAccumulator:
+    """Folds one stream's events; O(1) per event, so it can run in the read loop."""
+
+    def __init__(self, provider: str, model: str = "") -> None:
+        self.provider, self.model = provider, model
+        self.text_parts: list[str] = []
+        self.reasoning_parts: list[str] = []
+        self.t_queued = self.t_sent = self.t_send_start = self.t_headers = None
+        self.t_first = self.t_first_any = self.t_last = self.t_end = None
+        self.connect_ns: int | None = None
+        self.reused: bool | None = None
+        self.attempts = 0
+        self.http_status: int | None = None
+        self.chunk_times: list[int] = []   # distinct arrival times of output-carrying chunks
+        self.est_tokens = 0.0
+        self.input_tokens = self.output_tokens = self.reasoning_tokens = None
+        self.reasoning_included = True
+        self.status: str = "waiting"
+        self.finish_reason: str | None = None
+        self.error: str | None = None
+        self.error_kind: str | None = None
+        self.notices: list[str] = []
+        self.t_first_event: int | None = None
+
+    def add(self, ev: StreamEvent) -> None:
+        if self.t_first_event is None:
+            self.t_first_event = ev.t_ns
+        if isinstance(ev, (TextDelta, ReasoningDelta)):
+            if not ev.text:
+                return
+            t = ev.t_ns
+            if isinstance(ev, TextDelta):
+                self.text_parts.append(ev.text)
+                if self.t_first is None:
+                    self.t_first = t
+            else:
+                self.reasoning_parts.append(ev.text)
+            if self.t_first_any is None:
+                self.t_first_any = t
+                self.status = "streaming"
+            if not self.chunk_times or self.chunk_times[-1] != t:
+                self.chunk_times.append(t)
+            self.t_last = t
+            self.est_tokens += estimate_tokens(ev.text)
+        elif isinstance(ev, Usage):
+            for name in ("input_tokens", "output_tokens", "reasoning_tokens"):
+                v = getattr(ev, name)
+                if v is not None:
+                    setattr(self, name, v)
+            self.reasoning_included = ev.reasoning_included
+        elif isinstance(ev, Started):
+            self.model = ev.model or self.model
+            self.t_sent, self.t_queued, self.t_send_start = ev.t_ns, ev.t_queued_ns, ev.t_send_start_ns
+            self.connect_ns, self.reused, self.attempts = ev.connect_ns, ev.reused, ev.attempt
+        elif isinstance(ev, Headers):
+            self.t_headers, self.http_status = ev.t_ns, ev.status
+        elif isinstance(ev, Notice):
+            self.notices.append(ev.message)
+        elif isinstance(ev, Finished):
+            self.t_end, self.status, self.finish_reason = ev.t_ns, ev.status, ev.reason
+            if ev.status == "truncated":
+                self.error = f"{self.provider}: the stream ended before its terminal event (truncated); text so far kept"
+                self.error_kind = "truncated"
+            elif ev.status == "cancelled":
+                self.error, self.error_kind = f"{self.provider}: cancelled", "cancelled"
+        elif isinstance(ev, Failed):
+            self.t_end, self.status = ev.t_ns, "error"
+            self.error, self.error_kind = ev.message, ev.kind
+            if ev.http_status is not None:
+                self.http_status = ev.http_status
+
+    # -- figures ---------------------------------------------------------------------------
+    @property
+    def text(self) -> str:
+        return "".join(self.text_parts)
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self.reasoning_parts)
+
+    def tokens(self) -> tuple[int, str]:
+        """(generated tokens, source): the provider's usage, else the estimate."""
+        if self.output_tokens is not None:
+            n = self.output_tokens
+            if not self.reasoning_included and self.reasoning_tokens:
+                n += self.reasoning_tokens
+            return n, "usage"
+        return round(self.est_tokens), "estimate"
+
+    def _rate(self, tokens: int) -> float | None:
+        if tokens < 2 or self.t_first_any is None or self.t_last is None or self.t_last <= self.t_first_any:
+            return None
+        return (tokens - 1) / ((self.t_last - self.t_first_any) / 1e9)
+
+    def live(self, now_ns: int) -> LiveFigures:
+        start = self.t_sent or self.t_first_event or now_ns
+        end = self.t_end or now_ns
+        tokens, _ = self.tokens()
+        rate = self._rate(tokens)
+        return LiveFigures(self.provider, self.status, _r((end - start) / NS_PER_MS) or 0.0,
+                           _ms(self.t_sent, self.t_first), tokens, _r(rate, 2))
+
+    def result(self) -> StreamResult:
+        gen_tokens, source = self.tokens()
+        has_output = self.t_first_any is not None
+        output_tokens = (self.output_tokens if source == "usage" else gen_tokens) if (has_output or source == "usage") else None
+        rate = self._rate(gen_tokens)
+        tpot = None
+        if rate:
+            tpot = _r(1000 / rate)
+        gaps = [(b - a) / NS_PER_MS for a, b in zip(self.chunk_times, self.chunk_times[1:])]
+        queue = None
+        if self.t_queued is not None and self.t_send_start:
+            queue = _r(max(0, self.t_send_start - self.t_queued - (self.connect_ns or 0)) / NS_PER_MS)
+        start = self.t_sent or self.t_first_event
+        e2e = _ms(start, self.t_end) if start is not None and self.t_end is not None else 0.0
+        status = self.status if self.status in ("ok", "error", "truncated", "cancelled") else "error"
+        error = self.error
+        if status == "error" and error is None:
+            error = f"{self.provider}: the stream ended without a result"
+        return StreamResult(
+            provider=self.provider, model=self.model, status=status,
+            text=self.text, reasoning=self.reasoning, error=error, error_kind=self.error_kind,
+            http_status=self.http_status, finish_reason=self.finish_reason,
+            ttfb_ms=_ms(self.t_sent, self.t_headers), ttft_ms=_ms(self.t_sent, self.t_first),
+            ttft_any_ms=_ms(self.t_sent, self.t_first_any), e2e_ms=e2e or 0.0,
+            queue_ms=queue, connect_ms=_r((self.connect_ns or 0) / NS_PER_MS) if self.t_sent else None,
+            reused=self.reused, attempts=self.attempts,
+            output_tokens=output_tokens, input_tokens=self.input_tokens,
+            reasoning_tokens=self.reasoning_tokens, token_source=source,
+            tokens_per_s=_r(rate, 2), tpot_ms=tpot, itl_ms=distribution(gaps),
+            chunks=len(self.chunk_times),
+            tokens_per_chunk=_r(gen_tokens / len(self.chunk_times), 2) if self.chunk_times and gen_tokens else None,
+            notices=list(self.notices),
+        )
+
+
+def compute(events: Iterable[StreamEvent], provider: str | None = None) -> StreamResult:
+    """The figures of one stream from its complete event list."""
+    events = list(events)
+    acc = StreamAccumulator(provider or (events[0].provider if events else "?"))
+    for ev in events:
+        acc.add(ev)
+    return acc.result()

@@ -1,0 +1,77 @@
+"""Anthropic Messages: named events, thinking blocks, usage split over message_start/message_delta."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from ..request import ChatRequest
+from ..sse import SSEEvent
+from .base import Adapter, HTTPRequest, Part, loads, short
+
+API_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 1024   # the API requires max_tokens
+
+
+class AnthropicAdapter(Adapter):
+    kind = "anthropic"
+    terminal_hint = "message_stop"
+
+    def __init__(self, cfg) -> None:
+        super().__init__(cfg)
+        self.input_tokens: int | None = None
+
+    def auth_headers(self) -> dict[str, str]:
+        h = {"anthropic-version": API_VERSION}
+        if self.cfg.api_key:
+            h["x-api-key"] = self.cfg.api_key.reveal()
+        return h
+
+    def build_request(self, req: ChatRequest, params: dict[str, Any]) -> HTTPRequest:
+        params = dict(params)
+        if "stop" in params:
+            stop = params.pop("stop")
+            params["stop_sequences"] = [stop] if isinstance(stop, str) else stop
+        body: dict[str, Any] = {"model": self.cfg.model, "messages": req.chat_messages()}
+        if (system := req.system()) is not None:
+            body["system"] = system
+        body["max_tokens"] = DEFAULT_MAX_TOKENS
+        body.update(params)
+        body["stream"] = True
+        return HTTPRequest("POST", self.cfg.base_url + "/v1/messages", self.base_headers(), body)
+
+    def parse_event(self, ev: SSEEvent) -> Iterable[Part]:
+        name = ev.event
+        if name == "ping":
+            return ()
+        obj = loads(ev.data)
+        if not isinstance(obj, dict):
+            return [("notice", f"skipped a malformed {name} event: {short(ev.data, 80)!r}")]
+        kind = obj.get("type", name)
+        if kind == "content_block_delta":
+            delta = obj.get("delta") or {}
+            dtype = delta.get("type")
+            if dtype == "text_delta" and delta.get("text"):
+                return [("text", delta["text"])]
+            if dtype == "thinking_delta" and delta.get("thinking"):
+                return [("reasoning", delta["thinking"])]
+            return ()
+        if kind == "message_start":
+            usage = (obj.get("message") or {}).get("usage") or {}
+            self.input_tokens = usage.get("input_tokens")
+            # its output_tokens is a starting value, not the answer's count
+            return [("usage", {"input_tokens": self.input_tokens})] if self.input_tokens is not None else ()
+        if kind == "message_delta":
+            parts: list[Part] = []
+            reason = (obj.get("delta") or {}).get("stop_reason")
+            if reason:
+                parts.append(("finish", reason))
+            usage = obj.get("usage") or {}
+            if "output_tokens" in usage:
+                parts.append(("usage", {"output_tokens": usage["output_tokens"],
+                                        "input_tokens": usage.get("input_tokens") or self.input_tokens}))
+            return parts
+        if kind == "message_stop":
+            self.completed = True
+            return [("done",)]
+        if kind == "error" or name == "error":
+            return [("error", self.error_detail(obj) or short(ev.data))]
+        return ()

@@ -1,0 +1,73 @@
+"""Rich tables for the terminal commands (run, providers): formatting only, no figures computed here."""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from rich.table import Table
+from rich.text import Text
+
+from .metrics import LiveFigures, StreamResult
+
+STATUS_STYLE = {"ok": "green", "error": "red", "truncated": "yellow", "cancelled": "yellow",
+                "waiting": "dim", "streaming": "cyan"}
+
+
+def fmt_ms(v: float | None) -> str:
+    if v is None:
+        return "–"
+    if v >= 10_000:
+        return f"{v / 1000:.1f} s"
+    return f"{v:.0f} ms" if v >= 100 else f"{v:.1f} ms"
+
+
+def fmt_rate(v: float | None) -> str:
+    return "–" if v is None else f"{v:.1f}"
+
+
+def _best(values: Sequence[float | None], lowest: bool) -> float | None:
+    vals = [v for v in values if v is not None]
+    if len(vals) < 2:
+        return None
+    return min(vals) if lowest else max(vals)
+
+
+def _cell(text: str, is_best: bool) -> Text:
+    return Text(text, style="bold green" if is_best else "")
+
+
+def results_table(results: Sequence[StreamResult], title: str | None = None) -> Table:
+    """The comparison after a race: the best TTFT, tokens/s and total time are highlighted."""
+    t = Table(title=title, header_style="bold", expand=False)
+    for col, justify in (("Provider", "left"), ("Model", "left"), ("Status", "left"), ("TTFT", "right"),
+                         ("tok/s", "right"), ("Output tokens", "right"), ("Total", "right")):
+        t.add_column(col, justify=justify)   # type: ignore[arg-type]
+    ok = [r for r in results if r.status == "ok"]
+    best_ttft = _best([r.ttft_ms for r in ok], lowest=True)
+    best_rate = _best([r.tokens_per_s for r in ok], lowest=False)
+    best_total = _best([r.e2e_ms for r in ok], lowest=True)
+    for r in results:
+        tokens = "–" if r.output_tokens is None else (f"~{r.output_tokens}" if r.token_source == "estimate" else str(r.output_tokens))
+        good = r.status == "ok"
+        t.add_row(r.provider, r.model, Text(r.status, style=STATUS_STYLE.get(r.status, "")),
+                  _cell(fmt_ms(r.ttft_ms), good and r.ttft_ms == best_ttft),
+                  _cell(fmt_rate(r.tokens_per_s), good and r.tokens_per_s == best_rate),
+                  tokens,
+                  _cell(fmt_ms(r.e2e_ms), good and r.e2e_ms == best_total))
+    return t
+
+
+def live_table(rows: Iterable[tuple[LiveFigures, str, str | None]]) -> Table:
+    """While a race runs: one row per provider with the tail of its answer (or its error)."""
+    t = Table(header_style="bold", expand=True)
+    t.add_column("Provider", no_wrap=True)
+    t.add_column("Status", no_wrap=True)
+    t.add_column("TTFT", justify="right", no_wrap=True)
+    t.add_column("Tokens", justify="right", no_wrap=True)
+    t.add_column("tok/s", justify="right", no_wrap=True)
+    t.add_column("Elapsed", justify="right", no_wrap=True)
+    t.add_column("Latest", ratio=1, no_wrap=True, overflow="ellipsis")
+    for fig, tail, error in rows:
+        latest = Text(error, style="red") if error else Text(" ".join(tail.split())[-80:], style="dim")
+        t.add_row(fig.provider, Text(fig.status, style=STATUS_STYLE.get(fig.status, "")), fmt_ms(fig.ttft_ms),
+                  str(fig.tokens), fmt_rate(fig.tokens_per_s), fmt_ms(fig.elapsed_ms), latest)
+    return t
