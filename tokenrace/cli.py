@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import asyncio
 import logging
 import sys
@@ -11,6 +12,7 @@ from . import __version__
 from .errors import ConfigError, TokenraceError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+PLUGGED = ("serve", "tui", "bench", "compare")
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
@@ -55,8 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("path", nargs="?", default="tokenrace.yaml")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
 
-    from .commands import extra
-    extra.add_parsers(sub, _add_config)
+    # Later commands own their arguments: tokenrace/commands/<name>_cmd.py defines
+    # HELP, add_arguments(parser, add_config) and main(args); only argparse at import time.
+    for name in PLUGGED:
+        try:
+            module = importlib.import_module(f".commands.{name}_cmd", __package__)
+        except ModuleNotFoundError:
+            continue
+        p = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP))
+        module.add_arguments(p, _add_config)
     return parser
 
 
