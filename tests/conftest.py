@@ -13,8 +13,8 @@ from aiohttp import web
 from tokenrace.providers.http import HTTPClient
 
 ROOT = Path(__file__).resolve().parents[1]
-# shared/ sits beside the checkout (CI clones main with shared/ next to it)
-FIXTURES = Path(os.environ.get("TOKENRACE_FIXTURES", ROOT.parent / "shared" / "fixtures" / "streams"))
+# recorded provider streams (a copy of the project's shared/fixtures; add new quirks to both)
+FIXTURES = Path(os.environ.get("TOKENRACE_FIXTURES", ROOT / "tests" / "fixtures" / "streams"))
 
 
 @dataclass

@@ -80,7 +80,7 @@ class ProviderConfig:
     base_url: str = ""                               # filled with the kind's default by the loader
     api_key: Secret | None = None
     params: dict[str, Any] = field(default_factory=dict)   # merged into the request body
-    headers: dict[str, str] = field(default_factory=dict)  # extra request headers (values are never shown)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)  # extra request headers (values may be secrets: never shown)
     timeout: Timeouts = field(default_factory=Timeouts)
     retries: int = 2                                 # retries before any output on 408/429/5xx/connect errors
     auth: Literal["key", "jwt"] = "key"              # zhipu: send the raw key or a JWT made from it
@@ -96,7 +96,7 @@ class ProviderConfig:
 @dataclass(frozen=True)
 class Config:
     providers: tuple[ProviderConfig, ...]
-    defaults: dict[str, Any] = field(default_factory=dict)   # e.g. {"params": {...}}
+    defaults: dict[str, Any] = field(default_factory=dict, repr=False)   # e.g. {"params": {...}}; may hold headers
     source: str | None = None                        # the file it came from; None for the built-in default
     builtin: bool = False                            # True: the built-in simulator providers
 

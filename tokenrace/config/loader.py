@@ -1,0 +1,398 @@
+"""Find, read and validate ``tokenrace.yaml`` into :class:`~tokenrace.config.models.Config`.
+
+Every problem is a :class:`ConfigError` naming the file, the line and the field path
+(``providers[1].kind``). Provider indexes in paths count from 0. A ``${VAR}`` that is not
+set makes only its provider unavailable; outside ``providers`` it is an error.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+import os
+import re
+from collections.abc import Mapping
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .models import DEFAULT_BASE_URLS, KINDS, Config, ProviderConfig, Secret, SSEEndpoint, Timeouts
+from .yamlmarks import EnvSyntaxError, MarkedDict, expand_env, line_of, load_yaml
+
+CONFIG_ENV = "TOKENRACE_CONFIG"
+LOCAL_NAME = "tokenrace.yaml"
+USER_PATH = (".config", "tokenrace", "config.yaml")
+
+TOP_FIELDS = ("providers", "defaults")
+DEFAULT_FIELDS = ("params", "headers", "timeout", "retries")
+PROVIDER_FIELDS = ("name", "kind", "model", "base_url", "api_key", "params", "headers", "timeout",
+                   "retries", "auth")
+SSE_FIELDS = ("path", "method", "body", "text_path", "mode", "done", "event", "error_path")
+TIMEOUT_FIELDS = ("connect", "read", "total")
+AUTHS = ("key", "jwt")
+MODES = ("delta", "cumulative")
+METHODS = ("GET", "POST", "PUT", "PATCH")
+
+_NAME_RE = re.compile(r"[A-Za-z0-9._-]+")
+_HEADER_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_UNSET = object()
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+_TYPE_NAMES = ((type(None), "null"), (bool, "a boolean"), (int, "an integer"), (float, "a number"),
+               (str, "a string"), (dict, "a mapping"), ((list, tuple), "a list"),
+               (date, "a date (quote it to make it a string)"))
+
+
+def _type_name(value: Any) -> str:
+    return next((name for t, name in _TYPE_NAMES if isinstance(value, t)), type(value).__name__)
+
+
+def _suggest(word: Any, choices: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+class _Parser:
+    def __init__(self, source: str, env: Mapping[str, str]) -> None:
+        self.source, self.env = source, env
+        self.missing: list[tuple[str, int]] | None = None   # a list only while inside a provider
+
+    def fail(self, message: str, line: int | None, path: str | None) -> ConfigError:
+        return ConfigError(message, file=self.source, line=line, field=path or None)
+
+    # -- values --
+
+    def sub(self, text: str, line: int, path: str) -> tuple[str, bool]:
+        """Environment-expanded ``text`` and whether a variable was missing."""
+        try:
+            value, missing = expand_env(text, self.env)
+        except EnvSyntaxError as exc:
+            raise self.fail(str(exc), line, path) from None
+        if missing and self.missing is None:
+            raise self.fail(f"missing environment variable {missing[0]}", line, path)
+        if missing:
+            self.missing.extend((name, line) for name in missing)
+        return value, bool(missing)
+
+    def mapping(self, value: Any, line: int, path: str, what: str = "a mapping") -> MarkedDict:
+        if not isinstance(value, dict):
+            raise self.fail(f"must be {what}, got {_type_name(value)}", line, path)
+        for key, dup_line, first in getattr(value, "dups", ()):
+            raise self.fail(f"duplicate key '{key}' (first at line {first})", dup_line, _join(path, key))
+        return value
+
+    def check_keys(self, m: MarkedDict, allowed: tuple[str, ...], path: str, *,
+                   elsewhere: Mapping[str, str] | None = None) -> None:
+        for key in m:
+            if key in allowed or (path == "" and isinstance(key, str) and key.startswith("x-")):
+                continue
+            where = _join(path, key)
+            if elsewhere and key in elsewhere:
+                raise self.fail(elsewhere[key], m.line_of(key), where)
+            raise self.fail(f"unknown field '{key}'{_suggest(key, allowed)}", m.line_of(key), where)
+
+    def text(self, m: MarkedDict, key: str, path: str, *, default: Any = _UNSET,
+             nullable: bool = False) -> tuple[Any, bool]:
+        """A string field, env-expanded: ``(value, missing variable?)``."""
+        if key not in m:
+            return default, False
+        value, line = m[key], m.line_of(key)
+        if value is None and nullable:
+            return None, False
+        if not isinstance(value, str):
+            hint = " (quote it)" if isinstance(value, (int, float, date)) else ""
+            raise self.fail(f"must be a string{' or null' if nullable else ''}, got {_type_name(value)}{hint}",
+                            line, f"{path}.{key}")
+        return self.sub(value, line, f"{path}.{key}")
+
+    def choice(self, m: MarkedDict, key: str, path: str, choices: tuple[str, ...], default: str,
+               *, normalize=lambda s: s) -> str:
+        value, missing = self.text(m, key, path, default=default)
+        if missing:
+            return default
+        value = normalize(value)
+        if value not in choices:
+            raise self.fail(f"{value!r} is not one of {', '.join(choices)}{_suggest(value, choices)}",
+                            m.line_of(key), f"{path}.{key}")
+        return value
+
+    def data(self, value: Any, line: int, path: str, active: set[int] | None = None) -> Any:
+        """Env-expand every string in a JSON-like value; reject what JSON cannot carry."""
+        active = set() if active is None else active
+        if isinstance(value, str):
+            return self.sub(value, line, path)[0]
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail("must be a finite number (JSON has no NaN or infinity)", line, path)
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        if not isinstance(value, (dict, list)):
+            raise self.fail(f"must be JSON-like (mapping, list, string, number, boolean, null), "
+                            f"got {_type_name(value)}", line, path)
+        if id(value) in active:
+            raise self.fail("a YAML alias refers to its own container (recursive value)", line, path)
+        active.add(id(value))
+        try:
+            if isinstance(value, list):
+                return [self.data(v, line_of(value, i, line), f"{path}[{i}]", active)
+                        for i, v in enumerate(value)]
+            self.mapping(value, line, path)
+            out = {}
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    raise self.fail(f"keys must be strings, got {_type_name(k)} {k!r} (quote it)",
+                                    line_of(value, k, line), path)
+                out[k] = self.data(v, line_of(value, k, line), f"{path}.{k}", active)
+            return out
+        finally:
+            active.discard(id(value))
+
+    # -- shared provider/defaults fields --
+
+    def params(self, m: MarkedDict, path: str) -> dict[str, Any] | None:
+        if "params" in m:
+            self.mapping(m["params"], m.line_of("params"), f"{path}.params")
+            return self.data(m["params"], m.line_of("params"), f"{path}.params")
+        return None
+
+    def headers(self, m: MarkedDict, path: str) -> dict[str, str] | None:
+        if "headers" not in m:
+            return None
+        h = self.mapping(m["headers"], m.line_of("headers"), f"{path}.headers", "a mapping of strings")
+        out: dict[str, str] = {}
+        for key, value in h.items():
+            line, where = h.line_of(key), f"{path}.headers.{key}"
+            if not isinstance(key, str) or not _HEADER_RE.fullmatch(key):
+                raise self.fail("is not a valid HTTP header name", line, where)
+            if not isinstance(value, str):
+                raise self.fail(f"header values must be strings, got {_type_name(value)} (quote it)",
+                                line, where)
+            value = self.sub(value, line, where)[0]
+            if "\r" in value or "\n" in value:
+                raise self.fail("header values cannot contain line breaks", line, where)
+            out[key] = value
+        return out
+
+    def timeout(self, m: MarkedDict, path: str) -> dict[str, float] | None:
+        if "timeout" not in m:
+            return None
+        where = f"{path}.timeout"
+        t = self.mapping(m["timeout"], m.line_of("timeout"), where,
+                         "a mapping like {connect: 10, read: 60, total: 600}")
+        self.check_keys(t, TIMEOUT_FIELDS, where)
+        out: dict[str, float] = {}
+        for key, value in t.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise self.fail(f"must be a positive number of seconds, got {value!r}",
+                                t.line_of(key), f"{where}.{key}")
+            out[key] = float(value)
+        return out
+
+    def retries(self, m: MarkedDict, path: str) -> int | None:
+        if "retries" not in m:
+            return None
+        value = m["retries"]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise self.fail(f"must be an integer >= 0, got {value!r}", m.line_of("retries"), f"{path}.retries")
+        return value
+
+    # -- sections --
+
+    def defaults(self, top: MarkedDict) -> dict[str, Any]:
+        if "defaults" not in top or top["defaults"] is None:
+            return {}
+        d = self.mapping(top["defaults"], top.line_of("defaults"), "defaults")
+        self.check_keys(d, DEFAULT_FIELDS, "defaults", elsewhere={
+            k: f"'{k}' cannot be a default; set it on each provider" for k in PROVIDER_FIELDS + SSE_FIELDS})
+        found = {"params": self.params(d, "defaults"), "headers": self.headers(d, "defaults"),
+                 "timeout": self.timeout(d, "defaults"), "retries": self.retries(d, "defaults")}
+        return {k: v for k, v in found.items() if v is not None}
+
+    def provider(self, raw: Any, index: int, line: int, defaults: dict[str, Any]) -> ProviderConfig:
+        path = f"providers[{index}]"
+        line = (p := self.mapping(raw, line, path)).line
+        self.missing = None                       # name and kind identify the provider: no gaps
+        name, _ = self.text(p, "name", path)
+        if name is _UNSET:
+            raise self.fail("missing required field 'name'", line, f"{path}.name")
+        if not _NAME_RE.fullmatch(name):
+            raise self.fail(f"{name!r} may only contain letters, digits, '.', '_' and '-'",
+                            p.line_of("name"), f"{path}.name")
+        kind, _ = self.text(p, "kind", path)
+        if kind is _UNSET:
+            raise self.fail(f"missing required field 'kind' (one of {', '.join(KINDS)})", line, f"{path}.kind")
+        if kind not in KINDS:
+            raise self.fail(f"{kind!r} is not one of {', '.join(KINDS)}{_suggest(kind, KINDS)}",
+                            p.line_of("kind"), f"{path}.kind")
+        elsewhere = {k: f"'{k}' only applies to kind sse" for k in SSE_FIELDS if kind != "sse"}
+        if kind != "zhipu":
+            elsewhere["auth"] = "'auth' only applies to kind zhipu"
+        allowed = tuple(k for k in PROVIDER_FIELDS + SSE_FIELDS if k not in elsewhere)
+        self.check_keys(p, allowed, path, elsewhere=elsewhere)
+
+        self.missing = []
+        model, model_missing = self.text(p, "model", path, default="")
+        if not model and kind != "sse" and not model_missing:
+            raise self.fail(f"missing required field 'model' (kind {kind} needs one)",
+                            p.line_of("model") if "model" in p else line, f"{path}.model")
+        base_url, url_missing = self.text(p, "base_url", path, default=None, nullable=True)
+        if not url_missing:
+            if not base_url:
+                base_url = DEFAULT_BASE_URLS.get(kind)
+                if not base_url:
+                    raise self.fail(f"kind {kind} needs a base_url (e.g. http://localhost:8000)",
+                                    p.line_of("base_url") if "base_url" in p else line, f"{path}.base_url")
+            if not base_url.lower().startswith(("http://", "https://")):
+                raise self.fail("must start with http:// or https://",
+                                p.line_of("base_url"), f"{path}.base_url")
+        base_url = (base_url or "").rstrip("/")
+        api_key, _ = self.text(p, "api_key", path, default=None, nullable=True)
+        auth = self.choice(p, "auth", path, AUTHS, "key")
+
+        params = {**copy.deepcopy(defaults.get("params", {})), **(self.params(p, path) or {})}
+        headers = {**defaults.get("headers", {}), **(self.headers(p, path) or {})}
+        timeout = Timeouts(**{**defaults.get("timeout", {}), **(self.timeout(p, path) or {})})
+        retries = r if (r := self.retries(p, path)) is not None else defaults.get("retries", 2)
+        endpoint = self.endpoint(p, path) if kind == "sse" else None
+
+        unavailable = None
+        if self.missing:
+            self.missing.sort(key=lambda m: m[1])      # name them in file order
+            names = list(dict.fromkeys(n for n, _ in self.missing))
+            plural = "s" if len(names) > 1 else ""
+            unavailable = (f"missing environment variable{plural} {', '.join(names)} "
+                           f"(used by provider '{name}' at {self.source}:{self.missing[0][1]})")
+        self.missing = None
+        return ProviderConfig(
+            name=name, kind=kind, model=model, base_url=base_url,
+            api_key=Secret(api_key) if api_key else None, params=params, headers=headers,
+            timeout=timeout, retries=retries, auth=auth, endpoint=endpoint,
+            unavailable=unavailable, line=line)
+
+    def endpoint(self, p: MarkedDict, path: str) -> SSEEndpoint:
+        base = SSEEndpoint()
+        body = base.body
+        if "body" in p:
+            body = self.data(p["body"], p.line_of("body"), f"{path}.body")
+        opt: dict[str, Any] = {}
+        for key in ("text_path", "done", "event", "error_path"):
+            value, missing = self.text(p, key, path, default=getattr(base, key), nullable=True)
+            if value == "" and not missing:
+                raise self.fail("must not be empty (use null to turn it off)", p.line_of(key), f"{path}.{key}")
+            opt[key] = value
+        return SSEEndpoint(
+            path=self.text(p, "path", path, default="")[0],
+            method=self.choice(p, "method", path, METHODS, "POST", normalize=str.upper),
+            body=body, mode=self.choice(p, "mode", path, MODES, "delta"), **opt)
+
+    def config(self, text: str) -> Config:
+        top, root_line = load_yaml(text, self.source)
+        if top is None:
+            raise self.fail("the file is empty; expected a mapping with a 'providers' list", 1, None)
+        self.mapping(top, root_line, "", "a mapping with a 'providers' list (the top level)")
+        self.check_keys(top, TOP_FIELDS, "")
+        defaults = self.defaults(top)
+        if "providers" not in top:
+            raise self.fail("missing required field: a list of providers", top.line, "providers")
+        raw, pline = top["providers"], top.line_of("providers")
+        if not isinstance(raw, list):
+            raise self.fail(f"must be a list of providers, got {_type_name(raw)}", pline, "providers")
+        if not raw:
+            raise self.fail("is empty: configure at least one provider", pline, "providers")
+        providers: list[ProviderConfig] = []
+        seen: dict[str, int] = {}
+        for i, item in enumerate(raw):
+            prov = self.provider(item, i, line_of(raw, i, pline), defaults)
+            if prov.name in seen:
+                raise self.fail(f"duplicate provider name {prov.name!r} (first defined at line {seen[prov.name]}, "
+                                f"again at line {prov.line})", prov.line, f"providers[{i}].name")
+            seen[prov.name] = prov.line or 0
+            providers.append(prov)
+        return Config(providers=tuple(providers), defaults=defaults, source=self.source)
+
+
+# -- public API ----------------------------------------------------------------------------
+
+def parse_config(text: str, source: str = "<string>", *, env: Mapping[str, str] | None = None) -> Config:
+    """Validate YAML text into a :class:`Config` (``source`` names the file in errors)."""
+    try:
+        return _Parser(source, os.environ if env is None else env).config(text)
+    except RecursionError:   # load_yaml catches the parser's; this guards the walk over values
+        raise ConfigError("nested too deeply", file=source, line=1) from None
+
+
+def find_config_path(explicit: str | None = None, *, env: Mapping[str, str] | None = None,
+                     cwd: Path | None = None, home: Path | None = None) -> Path | None:
+    """``--config FILE``, then ``$TOKENRACE_CONFIG``, ``./tokenrace.yaml``,
+    ``~/.config/tokenrace/config.yaml``; None when there is none.
+
+    The first two must exist. Relative paths are resolved against ``cwd`` when it is given
+    (and otherwise left relative to the process's directory, so messages stay short).
+    """
+    env = os.environ if env is None else env
+
+    def place(p: str) -> Path:
+        if home is not None and (p == "~" or p.startswith("~/")):
+            p = str(home) + p[1:]
+        path = Path(p).expanduser()
+        return cwd / path if cwd is not None and not path.is_absolute() else path
+
+    for value, origin in ((explicit, ""), (env.get(CONFIG_ENV), f" (from ${CONFIG_ENV})")):
+        if value:
+            path = place(value)
+            if not path.is_file():
+                why = " (it is a directory)" if path.is_dir() else ""
+                raise ConfigError(f"config file not found: {value}{why}{origin}")
+            return path
+    local = place(LOCAL_NAME)
+    if local.is_file():
+        return local
+    user = (home if home is not None else Path.home()).joinpath(*USER_PATH)
+    return user if user.is_file() else None
+
+
+def read_config(path: Path, *, env: Mapping[str, str] | None = None) -> Config:
+    """Read and parse one file."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", file=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
+    return parse_config(text, str(path), env=env)
+
+
+def load_config(explicit: str | None = None, *, env: Mapping[str, str] | None = None,
+                cwd: Path | None = None, home: Path | None = None) -> Config | None:
+    """The configuration found by :func:`find_config_path`, or None when there is no file."""
+    path = find_config_path(explicit, env=env, cwd=cwd, home=home)
+    return None if path is None else read_config(path, env=env)
+
+
+def starter_text() -> str:
+    """The commented example that ``tokenrace init`` writes."""
+    return resources.files(__package__).joinpath("starter.yaml").read_text(encoding="utf-8")
+
+
+def write_starter(path: Path, *, force: bool = False) -> Path:
+    """Write the starter file; refuses to replace an existing file unless ``force``."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError("is a directory; give a file name such as tokenrace.yaml", file=str(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w" if force else "x", encoding="utf-8") as fh:
+            fh.write(starter_text())
+    except FileExistsError:
+        raise ConfigError("already exists; not overwriting it (use --force to replace it)",
+                          file=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot write: {exc.strerror or exc}", file=str(path)) from None
+    return path
