@@ -1,0 +1,158 @@
+"""The command line as a user runs it: a real subprocess, real configs, the simulator over loopback."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+
+import pytest
+import pytest_asyncio
+
+from tokenrace.simulator import Fault, Profile, Simulator
+
+FAKE_KEY = "sk-test-LEAK-CHECK-123"
+
+
+async def tokenrace(*args: str, cwd=None, env=None, stdin: bytes | None = None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tokenrace", *args, cwd=cwd,
+        env={**os.environ, "HOME": str(cwd or "/nonexistent"), **(env or {})},
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(stdin), 60)
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest_asyncio.fixture
+async def csim():
+    s = Simulator([Profile("fast", ttft_ms=20, itl_ms=3, answer_tokens=12),
+                   Profile("broken", ttft_ms=20, itl_ms=3, answer_tokens=12, fault=Fault("http_500"))])
+    await s.start()
+    yield s
+    await s.stop()
+
+
+def write_config(tmp_path, sim, extra: str = "") -> str:
+    path = tmp_path / "tokenrace.yaml"
+    path.write_text(f"""providers:
+  - name: quick
+    kind: openai
+    model: m1
+    base_url: {sim.base_url('fast', 'openai')}
+    api_key: ${{TEST_KEY}}
+  - name: careful
+    kind: anthropic
+    model: m2
+    base_url: {sim.base_url('fast', 'anthropic')}
+{extra}""")
+    return str(path)
+
+
+async def test_run_json_is_one_document_with_the_promised_fields(tmp_path, csim):
+    cfg = write_config(tmp_path, csim)
+    code, out, err = await tokenrace("run", "hello", "-c", cfg, "--json", cwd=tmp_path, env={"TEST_KEY": FAKE_KEY})
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["prompt"] == "hello"
+    assert [r["provider"] for r in doc["results"]] == ["quick", "careful"]
+    for r in doc["results"]:
+        assert r["status"] == "ok" and r["error"] is None and r["text"]
+        for key in ("model", "reasoning", "ttft_ms", "e2e_ms", "output_tokens", "token_source", "tokens_per_s"):
+            assert key in r
+        assert set(r["itl_ms"]) >= {"p50", "p90", "p99"}
+    assert FAKE_KEY not in out + err
+
+
+async def test_run_exit_1_when_a_provider_fails_and_others_still_answer(tmp_path, csim):
+    extra = f"""  - name: down
+    kind: gemini
+    model: m3
+    base_url: {csim.base_url('broken', 'gemini')}
+    retries: 0
+"""
+    cfg = write_config(tmp_path, csim, extra)
+    code, out, err = await tokenrace("run", "hello", "-c", cfg, "--json", cwd=tmp_path, env={"TEST_KEY": "k"})
+    assert code == 1
+    res = {r["provider"]: r for r in json.loads(out)["results"]}
+    assert res["quick"]["status"] == "ok" and res["careful"]["status"] == "ok"
+    assert res["down"]["status"] == "error" and res["down"]["error"].startswith("down: 500")
+
+
+async def test_missing_env_var_fails_only_that_provider(tmp_path, csim):
+    cfg = write_config(tmp_path, csim)
+    env = {k: v for k, v in os.environ.items() if k != "TEST_KEY"}
+    code, out, err = await tokenrace("run", "hi", "-c", cfg, "--json", cwd=tmp_path, env=env)
+    assert code == 1
+    res = {r["provider"]: r for r in json.loads(out)["results"]}
+    assert "TEST_KEY" in res["quick"]["error"] and "quick" in res["quick"]["error"]
+    assert res["careful"]["status"] == "ok"
+
+
+async def test_config_error_exit_2_names_file_line_field_without_traceback(tmp_path):
+    bad = tmp_path / "tokenrace.yaml"
+    bad.write_text("providers:\n  - name: a\n    kind: openai\n    model: m\n  - name: b\n    kind: opnai\n    model: m\n")
+    code, out, err = await tokenrace("run", "hi", "-c", str(bad), cwd=tmp_path)
+    assert code == 2
+    assert f"{bad}:6: providers[1].kind: 'opnai' is not one of" in err
+    assert "Traceback" not in err
+
+
+async def test_usage_errors_exit_2(tmp_path, csim):
+    cfg = write_config(tmp_path, csim)
+    code, _, err = await tokenrace("run", "hi", "-c", cfg, "-p", "nope", cwd=tmp_path)
+    assert code == 2 and "unknown provider 'nope'" in err
+    code, _, err = await tokenrace("run", "   ", "-c", cfg, cwd=tmp_path)
+    assert code == 2 and "empty" in err
+    code, _, err = await tokenrace("run", "hi", "-c", str(tmp_path / "missing.yaml"), cwd=tmp_path)
+    assert code == 2 and "not found" in err and "Traceback" not in err
+
+
+async def test_run_table_output_and_prompt_from_stdin(tmp_path, csim):
+    cfg = write_config(tmp_path, csim)
+    code, out, err = await tokenrace("run", "-", "-c", cfg, "-p", "careful", cwd=tmp_path,
+                                     env={"TEST_KEY": "k"}, stdin=b"from stdin")
+    assert code == 0, err
+    assert "careful" in out and "quick" not in out and "TTFT" in out
+
+
+async def test_builtin_simulator_needs_no_config(tmp_path):
+    code, out, err = await tokenrace("run", "hello", "--json", "--max-tokens", "8", cwd=tmp_path)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["config"] == "built-in simulator"
+    assert {r["provider"] for r in doc["results"]} == {"sim-openai", "sim-anthropic", "sim-gemini", "sim-zhipu",
+                                                         "sim-ollama", "sim-custom"}
+    assert all(r["status"] == "ok" for r in doc["results"])
+
+
+async def test_providers_lists_without_secrets_and_checks(tmp_path, csim):
+    cfg = write_config(tmp_path, csim).replace("", "")
+    with open(cfg, "a") as f:
+        f.write("    headers: {X-Secret-Header: shh-HEADER-VALUE}\n")
+    env = {"TEST_KEY": FAKE_KEY}
+    code, out, err = await tokenrace("providers", "-c", cfg, "--json", cwd=tmp_path, env=env)
+    assert code == 0, err
+    rows = json.loads(out)["providers"]
+    assert [r["name"] for r in rows] == ["quick", "careful"]
+    code, out2, err2 = await tokenrace("providers", "-c", cfg, "--check", cwd=tmp_path, env=env)
+    assert code == 0, err2
+    assert "ok" in out2
+    for text in (out, err, out2, err2):
+        assert FAKE_KEY not in text and "shh-HEADER-VALUE" not in text
+
+
+async def test_init_writes_a_starter_that_loads(tmp_path):
+    code, out, err = await tokenrace("init", cwd=tmp_path)
+    assert code == 0, err
+    assert (tmp_path / "tokenrace.yaml").exists()
+    code, _, err = await tokenrace("init", cwd=tmp_path)
+    assert code == 2 and "exists" in err
+    code, out, err = await tokenrace("providers", "--json", cwd=tmp_path, env={"OPENAI_API_KEY": ""})
+    assert code == 0, err
+    assert json.loads(out)["providers"][0]["name"] == "gpt-4o-mini"
+
+
+@pytest.mark.parametrize("cmd", ["run", "simulate", "providers", "init"])
+async def test_every_command_has_help(cmd):
+    code, out, _ = await tokenrace(cmd, "--help")
+    assert code == 0 and "usage: tokenrace " + cmd in out
