@@ -1,12 +1,10 @@
 """Shared fixtures: a replay server for recorded bytes, the simulator, the shared HTTP client."""
 from __future__ import annotations
 
-import asyncio
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 import pytest_asyncio
 from aiohttp import web
 

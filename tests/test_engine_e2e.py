@@ -7,7 +7,7 @@ import pytest
 import pytest_asyncio
 
 from tokenrace.config.models import ProviderConfig, SSEEndpoint, Timeouts
-from tokenrace.events import Failed, Finished, Notice, Started, TextDelta
+from tokenrace.events import Finished, Notice, Started, TextDelta
 from tokenrace.metrics import compute
 from tokenrace.providers.stream import stream_provider
 from tokenrace.race import Race

@@ -13,7 +13,7 @@ No I/O and no third-party imports here: every layer may import this module.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Literal, Union
 
 Status = Literal["ok", "error", "truncated", "cancelled"]
