@@ -2,22 +2,29 @@
 
 Follows docs/sse-parsing.md (WHATWG "interpreting an event stream"):
 
-* bytes are decoded with one incremental UTF-8 decoder (invalid bytes become
-  U+FFFD, a character split across reads is joined); one BOM is stripped at the
-  very start of the stream only;
+* bytes are decoded as UTF-8 incrementally (invalid bytes become U+FFFD, a
+  character split across reads is joined); one BOM is stripped at the very
+  start of the stream only;
 * lines end at CRLF, LF or a lone CR, and only there (never ``str.splitlines``);
   a CR at the end of one read followed by LF at the start of the next is one
-  line end;
+  line end. CR/CRLF are turned into LF on the bytes, before decoding (CR and LF
+  are ASCII and never part of a multi-byte character), which is far cheaper
+  than on wide text;
 * a line that has not ended yet is kept as a list of pieces and joined once when
   it ends, and only newly arrived text is scanned for line ends, so a long line
   fed in many small chunks costs linear time; ``max_line_chars`` caps it;
 * an event still open when the stream ends is discarded.
+
+Hot-path notes: a chunk holding exactly one simple event (``data:`` line, maybe
+after an ``event:`` line; how servers flush) skips the line machinery; several
+events per chunk go through one ``str.split`` and one loop over the lines.
 
 No I/O and no third-party imports here.
 """
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass
 
 from .errors import SSEError
@@ -35,6 +42,7 @@ DEFAULT_MAX_LINE_CHARS = 8 * 1024 * 1024
 
 _BOM = "\ufeff"
 _utf8_decode = codecs.utf_8_decode
+_lone_cr = re.compile(rb"\r(?!\n)").search   # a CR that is not part of CRLF
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +165,7 @@ class SSEDecoder(_LineSplitter):
         self._last_id = ""           # last event id buffer (survives dispatch)
         self._retry: int | None = None  # valid retry seen in the current block
         self._other = False          # a non-data field line seen in the current block
+                                     # (so _event and _retry are set only if _other is)
         self._reconnect: int | None = None  # last valid retry of the whole stream
 
     @property
@@ -180,19 +189,29 @@ class SSEDecoder(_LineSplitter):
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Decode ``chunk``; return the events it completed (possibly none)."""
-        # Line ends are made LF on the bytes, before decoding: CR and LF are ASCII
-        # and never part of a multi-byte character, and bytes.replace is much
-        # cheaper than str.replace on wide (UCS-4) text.
         if self._cr and chunk:
             self._cr = False
-            if chunk[0] == 10:            # LF completing a CRLF split across feeds
+            if chunk[0] == 10:             # LF completing a CRLF split across feeds
                 chunk = chunk[1:]
+        if (chunk[-1:] == b"\n" and chunk[:1] in b"de" and not self._undecoded
+                and not (self._pieces or self._data or self._other or self._at_start)
+                and len(chunk) <= self._max):
+            # Fast path: the chunk may be exactly one simple event (servers flush
+            # once per event) and nothing is pending.
+            text, used = _utf8_decode(chunk, "replace", False)
+            if used == len(chunk):
+                event = self._one_event(text)
+                if event is not None:
+                    return [event]
+            # not one simple event after all: nothing was changed, take the general path
+        # Line ends become LF on the bytes, before decoding (see the module doc).
         if b"\r" in chunk:
-            if chunk[-1] == 13:
-                self._cr = True
-            chunk = chunk.replace(b"\r\n", b"\n")
-            if b"\r" in chunk:
-                chunk = chunk.replace(b"\r", b"\n")
+            if _lone_cr(chunk) is None:    # CRLF line ends only: drop the CRs
+                chunk = chunk.replace(b"\r", b"")
+            else:
+                if chunk[-1] == 13:        # may pair with an LF starting the next feed
+                    self._cr = True
+                chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if self._undecoded:
             chunk = self._undecoded + chunk
         text, used = _utf8_decode(chunk, "replace", False)
@@ -203,15 +222,6 @@ class SSEDecoder(_LineSplitter):
             text = self._start(text)
             if not text:
                 return []
-        if (text[-2:] == "\n\n" and (text[:6] == "data: " or text[:7] == "event: ")
-                and not (self._pieces or self._data or self._event or self._other
-                         or self._retry is not None)
-                and len(text) <= self._max):
-            # fast path: the chunk is exactly one simple event (servers flush once
-            # per event) and nothing is pending
-            event = self._one_event(text)
-            if event is not None:
-                return [event]
         if "\n" not in text:
             self._buffer(text)
             return []
@@ -220,20 +230,32 @@ class SSEDecoder(_LineSplitter):
         return events
 
     def _one_event(self, text: str) -> SSEEvent | None:
-        """``text`` (ending in a blank line) as one event if it is exactly
-        ``data: D\\n\\n`` or ``event: T\\ndata: D\\n\\n``, else None."""
-        if text[0] == "d":
-            body = text[6:-2]
-            if "\n" in body:
+        """``text`` as one event if it is exactly ``[event: T<eol>]data: D<eol><eol>``
+        with <eol> LF or CRLF, else None (the general path then decides)."""
+        if text[-2:] == "\n\n":
+            end = -2
+            eol = "\n"
+        elif text[-4:] == "\r\n\r\n":
+            end = -4
+            eol = "\r\n"
+        else:
+            return None
+        if text[:6] == "data: ":
+            body = text[6:end]
+            if "\n" in body or "\r" in body:
                 return None
             return _make_event(body, "message", self._last_id, None)
-        i = text.find("\n")
-        if text[i + 1:i + 7] != "data: ":
+        if text[:7] != "event: ":
             return None
-        body = text[i + 7:-2]
-        if "\n" in body:
+        i = text.find(eol)
+        n = len(eol)
+        if text[i + n:i + n + 6] != "data: ":
             return None
-        return _make_event(body, text[7:i] or "message", self._last_id, None)
+        etype = text[7:i]
+        body = text[i + n + 6:end]
+        if "\n" in body or "\r" in body or "\r" in etype:
+            return None
+        return _make_event(body, etype or "message", self._last_id, None)
 
     def close(self) -> list[SSEEvent]:
         """End of stream: an event without its closing blank line is discarded.
