@@ -231,6 +231,11 @@ class StreamAccumulator:
             return None
         return (tokens - 1) / ((self.t_last - self.t_first_any) / 1e9)
 
+    def itl_gaps_ms(self) -> list[float]:
+        """Gaps between consecutive output-carrying chunks, in ms (the ITL samples)."""
+        ct = self.chunk_times
+        return [(b - a) / NS_PER_MS for a, b in zip(ct, ct[1:])]
+
     def live(self, now_ns: int) -> LiveFigures:
         start = self.t_sent or self.t_first_event or now_ns
         end = self.t_end or now_ns
@@ -247,7 +252,7 @@ class StreamAccumulator:
         tpot = None
         if rate:
             tpot = _r(1000 / rate)
-        gaps = [(b - a) / NS_PER_MS for a, b in zip(self.chunk_times, self.chunk_times[1:])]
+        gaps = self.itl_gaps_ms()
         queue = None
         if self.t_queued is not None and self.t_send_start:
             queue = _r(max(0, self.t_send_start - self.t_queued - (self.connect_ns or 0)) / NS_PER_MS)

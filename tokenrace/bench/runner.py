@@ -277,8 +277,7 @@ class BenchRunner:
         }
         rec.update(r)
         # the ITL distribution across requests needs each gap, not only each request's percentiles
-        ct = acc.chunk_times
-        rec["itl_gaps_ms"] = [round((b - a) / NS_PER_MS, 3) for a, b in zip(ct, ct[1:])]
+        rec["itl_gaps_ms"] = [round(g, 3) for g in acc.itl_gaps_ms()]
         rec["text_chars"], rec["reasoning_chars"] = len(text), len(reasoning)
         rec["slo_ok"] = slo_ok(rec, self.sc.slo) if self.sc.slo else None
         return rec

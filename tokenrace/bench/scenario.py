@@ -256,7 +256,7 @@ class _Parser(PromptsMixin):
         sc.provider_names = tuple(dict.fromkeys(names))
 
     def inline(self, top: MarkedDict, raw: list) -> tuple[tuple[ProviderConfig, ...], dict[str, Any]]:
-        from ..config.loader import _Parser as ConfigParser   # the config file's own rules and messages
+        from ..config.loader import ConfigParser   # the config file's own rules and messages
 
         cp = ConfigParser(self.source, self.env)
         try:

@@ -60,7 +60,10 @@ def _join(path: str, key: Any) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-class _Parser:
+class ConfigParser:
+    """Validates config mappings with file:line: field errors; ``defaults()`` and ``provider()``
+    are also used for providers written inline in a bench scenario, so both files share one set of rules."""
+
     def __init__(self, source: str, env: Mapping[str, str]) -> None:
         self.source, self.env = source, env
         self.missing: list[tuple[str, int]] | None = None   # a list only while inside a provider
@@ -323,7 +326,7 @@ class _Parser:
 def parse_config(text: str, source: str = "<string>", *, env: Mapping[str, str] | None = None) -> Config:
     """Validate YAML text into a :class:`Config` (``source`` names the file in errors)."""
     try:
-        return _Parser(source, os.environ if env is None else env).config(text)
+        return ConfigParser(source, os.environ if env is None else env).config(text)
     except RecursionError:   # load_yaml catches the parser's; this guards the walk over values
         raise ConfigError("nested too deeply", file=source, line=1) from None
 
