@@ -226,7 +226,7 @@ def _browser_missing_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
     reason = _browser_missing_reason()
     if reason:
@@ -242,14 +242,14 @@ def chromium():
             browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live(chromium, tmp_path_factory):
     srv = LiveServer().start(tmp_path_factory.mktemp("db") / "runs.db")
     yield srv
     srv.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live_token(chromium, tmp_path_factory):
     srv = LiveServer(token=TOKEN).start(tmp_path_factory.mktemp("dbt") / "runs.db")
     yield srv

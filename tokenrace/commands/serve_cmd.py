@@ -1,0 +1,106 @@
+"""``tokenrace serve``: the race server (HTTP API + SSE) for the page, the remote TUI and scripts."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "serve races over HTTP and SSE (the page, the remote TUI, scripts)"
+DESCRIPTION = ("Start a server that runs races (one prompt, several providers at once) and streams every "
+               "provider's events as SSE to any number of subscribers. With no config file it starts the "
+               "built-in simulator, so it works with no keys. Listens on 127.0.0.1; any other address needs "
+               "an access token (--token, or one is generated and printed once).")
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if v <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return v
+    return parse
+
+
+def add_arguments(p: argparse.ArgumentParser, add_config) -> None:
+    add_config(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    p.add_argument("--db", metavar="PATH",
+                   help="SQLite file of runs (default $XDG_DATA_HOME/tokenrace/runs.db or "
+                        "~/.local/share/tokenrace/runs.db; ':memory:' keeps nothing)")
+    p.add_argument("--token", help="access token required for the API and SSE (default: none on loopback, "
+                                   "generated and printed once on any other address)")
+    p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                   help="allow browser pages of this origin (CORS), e.g. http://localhost:5173 (repeatable)")
+    p.add_argument("--max-prompt-chars", type=_positive(int), default=100_000, metavar="N")
+    p.add_argument("--max-providers", type=_positive(int), default=16, metavar="N", help="providers per run")
+    p.add_argument("--max-concurrent-runs", type=_positive(int), default=8, metavar="N")
+    p.add_argument("--max-body-bytes", type=_positive(int), default=1024 * 1024, metavar="N")
+    p.add_argument("--heartbeat", type=_positive(float), default=15.0, metavar="SECONDS",
+                   help="comment line on idle streams every SECONDS (default 15)")
+
+
+def main(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from ..errors import UsageError
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be within 0..65535, got {args.port}")
+    try:
+        return asyncio.run(_serve(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+    import signal
+
+    from ..runtime import open_config
+    from ..server import Server, ServerSettings
+    from ..store import RunStore
+
+    log = logging.getLogger("tokenrace.server")
+    settings = ServerSettings(
+        host=args.host, port=args.port, token=args.token, allow_origins=tuple(args.allow_origin),
+        max_prompt_chars=args.max_prompt_chars, max_providers=args.max_providers,
+        max_concurrent_runs=args.max_concurrent_runs, max_body_bytes=args.max_body_bytes,
+        heartbeat_s=args.heartbeat)
+    async with open_config(args.config) as cfg:
+        store = RunStore(args.db)
+        await store.open()
+        server = Server(cfg, store, settings)
+        try:
+            try:
+                await server.start()
+            except OSError as e:
+                print(f"tokenrace: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
+                return 1
+            source = "built-in simulator" if cfg.builtin else cfg.source
+            print(f"tokenrace serve: {len(cfg.providers)} provider(s) from {source}; runs stored in {store.path}")
+            if settings.token:
+                print(f"  open {server.url}?token={settings.token}")
+                if server.generated_token:
+                    print(f"  access token (shown once): {settings.token}")
+                print(f"  API: curl -H 'Authorization: Bearer <token>' {server.url}api/providers")
+            else:
+                print(f"  open {server.url}")
+            print("  Ctrl+C stops", flush=True)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            try:
+                await stop.wait()
+            finally:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+            print("tokenrace serve: stopping (running streams end 'cancelled', text kept)", flush=True)
+            await server.stop()
+        finally:
+            await store.close()
+            log.info("stopped")
+    return 0

@@ -1,0 +1,211 @@
+"""The JSON API (and the page). Every error is ``{"error": "..."}`` with a 4xx/5xx status."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tornado import escape, web
+
+from .auth import COOKIE, Access
+from .runs import RunError, RunManager
+
+if TYPE_CHECKING:
+    from .app import ServerSettings
+
+log = logging.getLogger("tokenrace.server")
+
+DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard"
+# the page loads only its own files; model output it renders can neither run script nor fetch anything
+PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+PLACEHOLDER = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>tokenrace</title></head>
+<body><h1>tokenrace</h1><p>The server is running. The page is not installed;
+the API is under <code>/api/</code> (<a href="/api/providers">providers</a>,
+<a href="/api/runs">runs</a>).</p></body></html>
+"""
+
+
+class BaseHandler(web.RequestHandler):
+    """Dependencies come through ``initialize``; access is checked in ``prepare``."""
+
+    auth_required = True
+
+    def initialize(self, manager: RunManager, access: Access, settings: "ServerSettings") -> None:
+        self.manager, self.access, self.cfg = manager, access, settings
+        self.sse = None            # an SSEWriter while this request streams
+
+    def set_default_headers(self) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.set_header("Cache-Control", "no-store")
+
+    def prepare(self) -> None:
+        origin = self.request.headers.get("Origin")
+        for k, v in self.access.cors_headers(origin).items():
+            self.set_header(k, v)
+        if not self.auth_required or self.request.method == "OPTIONS":
+            return
+        query_token = self.get_query_argument("token", None)
+        denied = self.access.check(self.request.method, self.request.headers,
+                                   self.get_cookie(COOKIE), query_token)
+        if denied is not None:
+            self.send_error_json(*denied)
+            return
+        if self.access.required and query_token and self.access.token_ok(query_token):
+            self.set_cookie(COOKIE, query_token, httponly=True, samesite="Strict", path="/")
+
+    def options(self, *args: Any) -> None:
+        if not self.access.cors_headers(self.request.headers.get("Origin")):
+            self.send_error_json(403, "cross-origin requests are not allowed (serve --allow-origin)")
+            return
+        self.set_status(204)
+        self.finish()
+
+    # -- JSON helpers ----------------------------------------------------------------------
+    def send_json(self, obj: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
+
+    def send_error_json(self, status: int, message: str) -> None:
+        self.clear_header("Content-Type")
+        self.send_json({"error": message}, status)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, web.HTTPError) and exc.log_message and status_code < 500:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+        elif status_code == 405:
+            message = f"{self.request.method} is not allowed here"
+        elif status_code == 404:
+            message = f"nothing at {self.request.path}"
+        else:
+            message = self._reason if status_code < 500 else "internal server error (see the server log)"
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps({"error": message}, ensure_ascii=False))
+
+    def log_exception(self, typ, value, tb) -> None:      # the URI may carry ?token=
+        if isinstance(value, web.HTTPError):
+            if value.log_message and value.status_code >= 500:
+                log.warning("%d %s %s", value.status_code, self.request.method, self.request.path)
+        else:
+            log.error("uncaught exception in %s %s", self.request.method, self.request.path,
+                      exc_info=(typ, value, tb))
+
+    def on_connection_close(self) -> None:
+        if self.sse is not None:
+            self.sse.client_closed()
+
+    def read_json(self) -> Any:
+        body = self.request.body
+        if len(body) > self.cfg.max_body_bytes:
+            raise RunError(413, f"the request body has {len(body)} bytes; the limit is {self.cfg.max_body_bytes}")
+        try:
+            return json.loads(body.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise RunError(400, "the request body is not UTF-8") from None
+        except ValueError as e:
+            raise RunError(400, f"the request body is not valid JSON ({e})") from None
+
+    def last_event_id(self) -> str | None:
+        return self.request.headers.get("Last-Event-ID") or self.get_query_argument("last_event_id", None)
+
+    def wants_stream(self) -> bool:
+        return "text/event-stream" in self.request.headers.get("Accept", "")
+
+
+def run_view(run: dict) -> dict:
+    """The API shape of a run: ``providers`` as names, ``provider_details`` as public dicts."""
+    out = dict(run)
+    details = run.get("providers") or []
+    out["providers"] = [p["name"] if isinstance(p, dict) else p for p in details]
+    if "results" in run:
+        out["provider_details"] = details
+    return out
+
+
+class HealthHandler(BaseHandler):
+    auth_required = False
+
+    def get(self) -> None:
+        self.send_json({"ok": True, "runs": len(self.manager.runs), "closing": self.manager.closing})
+
+
+class ProvidersHandler(BaseHandler):
+    def get(self) -> None:
+        self.send_json(self.manager.providers_public())
+
+
+class RunsHandler(BaseHandler):
+    async def get(self) -> None:
+        raw = self.get_query_argument("limit", "50")
+        if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+            self.send_error_json(400, "limit must be an integer from 1 to 1000")
+            return
+        runs = await self.manager.store.list_runs(int(raw))
+        live = self.manager.runs
+        for r in runs:
+            if r["id"] in live:
+                r["status"] = live[r["id"]].status
+        self.send_json([run_view(r) for r in runs])
+
+    async def post(self) -> None:
+        try:
+            run = await self.manager.create(self.read_json())
+        except RunError as e:
+            if e.status == 429:
+                self.set_header("Retry-After", "5")
+            self.send_error_json(e.status, e.message)
+            return
+        self.set_header("Location", f"/api/runs/{run.id}")
+        self.set_header("X-Run-Id", run.id)
+        if self.wants_stream():
+            from .sse_handler import SSEWriter
+            await SSEWriter(self).run(run.channel, None, None, status=201)
+            return
+        self.send_json({"id": run.id, "providers": run.names()}, 201)
+
+
+class RunHandler(BaseHandler):
+    async def get(self, run_id: str) -> None:
+        run = await self.manager.describe(run_id)
+        if run is None:
+            self.send_error_json(404, f"no run {run_id!r}")
+            return
+        self.send_json(run_view(run))
+
+    async def delete(self, run_id: str) -> None:
+        if self.manager.cancel(run_id):
+            self.send_json({"id": run_id, "status": "cancelling"}, 202)
+            return
+        stored = await self.manager.store.get_run(run_id)
+        if stored is None:
+            self.send_error_json(404, f"no run {run_id!r}")
+        else:
+            self.send_error_json(409, f"run {run_id!r} is not running (status {stored['status']})")
+
+
+class IndexHandler(BaseHandler):
+    def get(self) -> None:
+        if self.get_query_argument("token", None):       # the cookie is set: drop the token from the URL
+            self.redirect("/")
+            return
+        page = DASHBOARD / "index.html"
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Content-Security-Policy", PAGE_CSP)
+        self.finish(page.read_bytes() if page.is_file() else PLACEHOLDER)
+
+    def send_error_json(self, status: int, message: str) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(f"<!doctype html><title>tokenrace</title><p>{escape.xhtml_escape(message)}</p>")
+
+
+class NotFoundHandler(BaseHandler):
+    auth_required = False
+
+    def prepare(self) -> None:
+        self.send_error_json(404, f"nothing at {self.request.path}")
