@@ -40,6 +40,8 @@ async def test_token_required_when_set(sim_fast, tmp_path, caplog):
             assert resp.status == 302 and resp.headers["Location"] == "/"
             cookie = resp.headers["Set-Cookie"]
             assert cookie.startswith(f"{COOKIE}=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        async with h.session.get(f"{h.base}/?run=abc&token={TOKEN}", allow_redirects=False) as resp:
+            assert resp.status == 302 and resp.headers["Location"] == "/?run=abc"   # a run link survives
         assert (await h.request("GET", "/api/providers"))[0] == 200          # the session keeps the cookie
         res = await h.sse(f"/api/runs/{run_id}/events")                       # EventSource sends cookies
         assert res.status == 200 and res.ended

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+from urllib.parse import urlencode
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -191,7 +192,8 @@ class RunHandler(BaseHandler):
 class IndexHandler(BaseHandler):
     def get(self) -> None:
         if self.get_query_argument("token", None):       # the cookie is set: drop the token from the URL
-            self.redirect("/")
+            keep = [(k, v.decode()) for k, vs in self.request.query_arguments.items() if k != "token" for v in vs]
+            self.redirect("/" + ("?" + urlencode(keep) if keep else ""))
             return
         page = DASHBOARD / "index.html"
         self.set_header("Content-Type", "text/html; charset=utf-8")
