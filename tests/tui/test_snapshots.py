@@ -1,0 +1,75 @@
+"""Snapshots of the main screen before, during and after a run (pytest-textual-snapshot).
+
+Deterministic by construction: fixed texts, zero jitter, and the app's ``mask`` option, which
+shows run ids and timing figures (TTFT, tok/s, time, rate) as ``··``; token counts and statuses
+stay. "During" uses a provider that stalls after a set number of tokens, and waits until exactly
+those tokens and their live figures are on screen. Update with ``--snapshot-update`` and look at
+the SVGs in ``tests/tui/__snapshots__/`` before committing them.
+"""
+from __future__ import annotations
+
+from tokenrace.metrics import estimate_tokens
+from tokenrace.simulator import Fault, Profile, answer_tokens
+from tokenrace.tui.app import TokenraceApp
+from tokenrace.tui.client import LocalSource
+
+from tests.tui import ALPHA, BETA, GAMMA, MAX_TOKENS, PROMPT, sim_config, until
+
+STALL_AFTER = 6
+SNAP_PROFILES = (
+    Profile("alpha", ttft_ms=10, itl_ms=2, text=ALPHA),
+    Profile("beta", ttft_ms=10, itl_ms=2, text=BETA, fault=None),
+    Profile("gamma", ttft_ms=10, itl_ms=2, text=GAMMA, reasoning_tokens=6),
+)
+STALLING = Profile("beta", ttft_ms=10, itl_ms=2, text=BETA, fault=Fault("stall", after_tokens=STALL_AFTER, stall_s=30))
+
+
+def snap_app(profiles=SNAP_PROFILES) -> TokenraceApp:
+    return TokenraceApp(LocalSource(config_factory=sim_config(profiles), record=False, metrics_interval=0.05),
+                        mask=True)
+
+
+async def ready(pilot) -> None:
+    await until(lambda: pilot.app.ready and len(pilot.app.main.panes()) == 3, pilot=pilot)
+
+
+async def run_to_end(pilot) -> None:
+    app = pilot.app
+    await ready(pilot)
+    app.main.prompt.insert(PROMPT)
+    app.main.prompt.action_submit()      # what Enter does (pilot.press would wait for the app to idle)
+    await until(lambda: app.state.status == "done", pilot=pilot, what="the run's end")
+    await pilot.pause()
+
+
+async def run_until_stalled(pilot) -> None:
+    app = pilot.app
+    await ready(pilot)
+    app.main.prompt.insert(PROMPT)
+    app.main.prompt.action_submit()      # what Enter does (pilot.press would wait for the app to idle)
+    shown = "".join(answer_tokens(STALLING, PROMPT, MAX_TOKENS)[:STALL_AFTER])
+    def settled() -> bool:
+        st = app.state.providers
+        beta = st.get("beta")
+        return (app.state.run_id != "" and st["alpha"].done and st["gamma"].done and beta is not None
+                and beta.text == shown and beta.live is not None and beta.live.tokens == round(estimate_tokens(shown))
+                and app.main.pane("beta").answer.source == shown)
+    await until(settled, pilot=pilot, what=f"{STALL_AFTER} tokens of beta on screen")
+    await pilot.pause()
+
+
+def test_main_before_a_run(snap_compare):
+    assert snap_compare(snap_app(), terminal_size=(80, 24), run_before=ready)
+
+
+def test_main_during_a_run(snap_compare):
+    app = snap_app((SNAP_PROFILES[0], STALLING, SNAP_PROFILES[2]))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_until_stalled)
+
+
+def test_main_after_a_run(snap_compare):
+    assert snap_compare(snap_app(), terminal_size=(80, 24), run_before=run_to_end)
+
+
+def test_main_after_a_run_large(snap_compare):
+    assert snap_compare(snap_app(), terminal_size=(200, 50), run_before=run_to_end)

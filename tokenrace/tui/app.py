@@ -1,0 +1,281 @@
+"""The Textual app: one source of runs (local or remote), one :class:`RunState`, the screens.
+
+Data flows one way. A worker iterates the source and posts each message as a :class:`RaceUpdate`;
+the handler folds it into ``self.state`` and pushes the result down to the main screen's widgets.
+Widgets never do I/O; the app does (source calls, clipboard, export files).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+
+from .client import Source
+from .messages import (Connection, Delta, Metrics, Notice, ProviderDone, ProviderError, ProviderStart, RaceMessage,
+                       Reset, RunEnd, RunStarted, SourceError)
+from .screens.help import HelpScreen
+from .screens.history import HistoryScreen
+from .screens.main import MainScreen
+from .state import RunState
+from .widgets.prompt_input import PromptInput
+
+
+class RaceUpdate(Message):
+    """One message from the source, posted by the run worker."""
+
+    def __init__(self, msg: RaceMessage) -> None:
+        super().__init__()
+        self.msg = msg
+
+
+class StreamClosed(Message):
+    """The source's iterator ended (after its last message)."""
+
+
+class TokenraceApp(App):
+    """``tokenrace tui``: the side-by-side race in a terminal."""
+
+    CSS_PATH = "tokenrace.tcss"
+    TITLE = "tokenrace"
+    BINDINGS = [Binding("f1", "help", "Help"), Binding("ctrl+q", "quit", "Quit", priority=True)]
+
+    def __init__(self, source: Source, *, params: dict[str, Any] | None = None, export_dir: str | None = None,
+                 mask: bool = False, initial_prompt: str | None = None, watch_run: str | None = None) -> None:
+        super().__init__()
+        self.source = source
+        self.params = dict(params or {})
+        self.export_dir = Path(export_dir) if export_dir else None
+        self.mask = mask                  # snapshot tests: hide run ids and timing figures
+        self.initial_prompt = initial_prompt
+        self.watch_run = watch_run
+        self.state = RunState()
+        self.ready = False                # the source is open and the providers are known
+        self.last_prompt: str | None = None
+        self._status_text = ""
+        self.connection = ""              # remote: "" (fine) or what the status bar says while reconnecting
+        self.reconnects = 0
+        self.main = MainScreen(mask=mask)
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_mount(self) -> None:
+        self.push_screen(self.main)
+        self.run_worker(self._open_source(), name="open-source", group="source")
+
+    async def _open_source(self) -> None:
+        self.main.set_status(f"tokenrace · connecting to {self.source.label} …")
+        try:
+            await self.source.open()
+            providers = await self.source.providers()
+        except Exception as e:          # bad config, server unreachable: say so, stay up
+            self.main.set_status(f"tokenrace · {self.source.label} · not available")
+            self.notify(str(e) or type(e).__name__, title="Cannot start", severity="error", timeout=15)
+            return
+        self.state = RunState.idle(providers)
+        await self.main.show_run(self.state)
+        self.ready = True
+        self._show_status()
+        store_error = getattr(self.source, "store_error", None)
+        if store_error:
+            self.notify(store_error, severity="warning")
+        if self.watch_run:
+            self._follow(self.source.open_run(self.watch_run))
+        elif self.initial_prompt:
+            self.start_run(self.initial_prompt)
+
+    async def on_unmount(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.source.close()
+
+    def _show_status(self) -> None:
+        st = self.state
+        parts = [f"tokenrace · {self.source.label}"]
+        if st.run_id:
+            opened = (" (watching)" if self.source.mode == "remote" else " (from history)") if st.replay else ""
+            parts.append(f"run {'········' if self.mask else st.run_id}{opened}")
+            parts.append(st.status)
+            if self.connection and st.running:
+                parts.append(self.connection)
+        else:
+            parts.append(f"{len(st.providers)} providers · ready")
+        text = " · ".join(parts)
+        if text != self._status_text:
+            self._status_text = text
+            self.main.set_status(text)
+
+    # ------------------------------------------------------------------ running
+    def on_prompt_input_submitted(self, event: PromptInput.Submitted) -> None:
+        self.start_run(event.prompt)
+
+    def start_run(self, prompt: str) -> bool:
+        if not self.ready:
+            self.notify("Not connected yet", severity="warning")
+            return False
+        if self.state.running:
+            self.notify("A run is in progress: Esc cancels it", severity="warning")
+            return False
+        self.last_prompt = prompt
+        self.main.prompt.remember(prompt)
+        self.main.prompt.load_text("")
+        self._follow(self.source.run(prompt, params=self.params or None))
+        return True
+
+    def _follow(self, stream: AsyncIterator[RaceMessage]) -> None:
+        self.state.status = "running"      # until RunStarted replaces the state: no second run meanwhile
+        self.run_worker(self._consume(stream), name="run", group="run", exclusive=True)
+
+    async def _consume(self, stream: AsyncIterator[RaceMessage]) -> None:
+        try:
+            async with contextlib.aclosing(stream):     # closing it stops a local race
+                async for msg in stream:
+                    self.post_message(RaceUpdate(msg))
+        finally:
+            self.post_message(StreamClosed())
+
+    async def on_race_update(self, update: RaceUpdate) -> None:
+        msg, main = update.msg, self.main
+        p = self.state.apply(msg)
+        if isinstance(msg, (RunStarted, Reset)):
+            await main.show_run(self.state)
+            if isinstance(msg, Reset):
+                self.notify("The server restarted the stream from the beginning", severity="warning")
+        elif isinstance(msg, RunEnd):
+            for pane in main.panes():
+                await pane.finish()
+        elif isinstance(msg, Connection):
+            if msg.state == "reconnecting":
+                self.reconnects += 1
+                self.connection = f"reconnecting (attempt {msg.attempt})"
+                self.notify(f"Connection lost ({msg.detail}); reconnecting in {msg.delay_s:.1f} s "
+                            f"(attempt {msg.attempt})", severity="warning", timeout=max(3.0, msg.delay_s + 1))
+            else:
+                self.connection = ""
+                self.notify("Reconnected; the stream goes on where it stopped")
+        elif isinstance(msg, SourceError):
+            self.state.status = "failed"
+            self.notify(msg.message, title="Run failed", severity="error", timeout=15)
+        elif p is not None:
+            pane = await main.ensure_pane(p)
+            shown_status = pane.status
+            if isinstance(msg, Delta):
+                if msg.reasoning:
+                    await pane.append_reasoning(msg.reasoning)
+                if msg.text:
+                    await pane.append_text(msg.text)
+            elif isinstance(msg, ProviderError):
+                pane.show_error(msg.message)
+                self.notify(msg.message, title=msg.provider, severity="error", timeout=8)
+            elif isinstance(msg, ProviderDone):
+                await pane.finish()
+                if p.error and p.status != "ok" and p.status != "error":    # truncated / cancelled
+                    pane.show_error(p.error)
+            elif isinstance(msg, Notice):
+                self.notify(msg.message, title=msg.provider, timeout=4)
+            # figures change with metrics and results; a delta changes them only when it starts the stream
+            if isinstance(msg, (ProviderStart, Metrics, ProviderError, ProviderDone)) or p.status != shown_status:
+                main.update_figures(p)
+        self._show_status()
+
+    def on_stream_closed(self, _msg: StreamClosed) -> None:
+        if self.state.running:            # ended without an `end` (source error, worker cancelled)
+            self.state.status = "stopped"
+            self._show_status()
+
+    # ------------------------------------------------------------------ actions
+    def action_rerun(self) -> None:
+        if self.last_prompt is None:
+            self.notify("Nothing to run again yet", severity="warning")
+        else:
+            self.start_run(self.last_prompt)
+
+    async def action_cancel(self) -> None:
+        if not self.state.running:
+            return
+        try:
+            await self.source.cancel()
+        except Exception as e:
+            self.notify(f"Cancel failed: {e}", severity="error")
+
+    def action_toggle_reasoning(self) -> None:
+        self.main.set_reasoning_collapsed(not self.main.reasoning_collapsed)
+
+    def action_copy_answer(self) -> None:
+        name = self.main.focused_provider() or next(iter(self.state.providers), None)
+        p = self.state.providers.get(name) if name else None
+        if p is None or not p.text:
+            self.notify("No answer to copy yet", severity="warning")
+            return
+        self.copy_to_clipboard(p.text)
+        self.notify(f"Copied {p.name}'s answer ({len(p.text)} characters)")
+
+    def action_export(self) -> None:
+        if not self.state.run_id:
+            self.notify("Nothing to export yet: run a prompt first", severity="warning")
+            return
+        try:
+            paths = self.export_run()
+        except OSError as e:
+            self.notify(f"Export failed: {e}", severity="error")
+            return
+        self.notify("Exported " + " and ".join(str(p) for p in paths), title="Export", timeout=8)
+
+    def export_run(self) -> list[Path]:
+        folder = self.export_dir or Path.cwd()
+        folder.mkdir(parents=True, exist_ok=True)
+        base = folder / f"tokenrace-run-{self.state.run_id}"
+        label = self.source.label
+        j, md = base.with_suffix(".json"), base.with_suffix(".md")
+        j.write_text(json.dumps(self.state.to_json(label), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        md.write_text(self.state.to_markdown(label), encoding="utf-8")
+        return [j, md]
+
+    async def action_history(self) -> None:
+        runs = await self._load_history()
+        if runs is None:
+            return
+        where = "the server" if self.source.mode == "remote" else "the local database"
+        self.push_screen(HistoryScreen(runs, where), callback=self._open_run)
+
+    async def _load_history(self) -> list[dict[str, Any]] | None:
+        try:
+            return await self.source.list_runs(100)
+        except Exception as e:
+            self.notify(f"Cannot load past runs: {e}", severity="error")
+            return None
+
+    async def on_history_screen_refresh(self, _msg: HistoryScreen.Refresh) -> None:
+        runs = await self._load_history()
+        if runs is not None and isinstance(self.screen, HistoryScreen):
+            self.screen.set_runs(runs)
+
+    def _open_run(self, run_id: str | None) -> None:
+        if not run_id:
+            return
+        if self.state.running:
+            self.notify("A run is in progress: Esc cancels it first", severity="warning")
+            return
+        self._follow(self.source.open_run(run_id))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Run", "Run the prompt in the prompt box", self._run_from_palette)
+        yield SystemCommand("Re-run", "Run the last prompt again (Ctrl+R)", self.action_rerun)
+        yield SystemCommand("Cancel run", "Stop the run; text received so far is kept (Esc)", self.action_cancel)
+        yield SystemCommand("Toggle reasoning", "Show or hide every provider's reasoning (Ctrl+T)",
+                            self.action_toggle_reasoning)
+        yield SystemCommand("Copy answer", "Copy the selected provider's answer (Ctrl+O)", self.action_copy_answer)
+        yield SystemCommand("Export run", "Write tokenrace-run-<id>.json and .md (Ctrl+S)", self.action_export)
+        yield SystemCommand("History", "Past runs; Enter opens one (Ctrl+L)", self.action_history)
+        yield SystemCommand("Help", "Key bindings and modes (F1)", self.action_help)
+
+    def _run_from_palette(self) -> None:
+        self.main.prompt.action_submit()

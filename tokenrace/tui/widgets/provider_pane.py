@@ -1,0 +1,186 @@
+"""One provider's pane: title, collapsible reasoning, the streaming answer as Markdown, live footer.
+
+Data is pushed in by the screen (``append_text``, ``append_reasoning``, ``set_figures``,
+``show_error``); the pane does no networking and computes no figure. The answer streams through
+``Markdown.get_stream()``, which appends to the document (only the last block is re-parsed) and
+batches fragments that arrive faster than the screen refreshes; the body is anchored to its end
+so the newest tokens stay in view until the user scrolls up.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.color import Color
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Collapsible, Markdown, Static
+from textual.widgets.markdown import MarkdownStream
+
+from ...render import fmt_ms, fmt_rate
+
+STATUS_ICON = {"idle": "·", "waiting": "…", "streaming": "▶", "ok": "✓", "error": "✗", "truncated": "!",
+               "cancelled": "■"}
+# status -> (theme colour, opacity) of the pane's border
+BORDER = {"streaming": ("primary", 1.0), "ok": ("success", 0.7), "error": ("error", 1.0),
+          "truncated": ("warning", 0.7), "cancelled": ("warning", 0.7)}
+MASK = "▒▒"    # figures hidden (snapshot tests): timing differs run to run
+
+
+def fmt_tokens(tokens: int | None, estimate: bool = False) -> str:
+    if tokens is None:
+        return "–"
+    return f"~{tokens}" if estimate else str(tokens)
+
+
+def wrap_parts(parts: list[str], width: int, sep: str = " · ") -> str:
+    """Join ``parts`` with ``sep``, breaking lines between parts only (never inside "12.3 s")."""
+    lines: list[str] = []
+    line = ""
+    for part in parts:
+        if line and len(line) + len(sep) + len(part) > width:
+            lines.append(line)
+            line = part
+        else:
+            line = f"{line}{sep}{part}" if line else part
+    lines.append(line)
+    return "\n".join(lines)
+
+
+def fmt_seconds(ms: float | None) -> str:
+    return "–" if ms is None else f"{ms / 1000:.1f} s"
+
+
+class ProviderPane(Vertical, can_focus=True):
+    """Everything one provider sent in the current run."""
+
+    def __init__(self, name: str, model: str = "", *, reasoning_collapsed: bool = True,
+                 mask_timing: bool = False, **kw: Any) -> None:
+        super().__init__(classes="provider-pane", **kw)
+        self.provider, self.model = name, model
+        self.reasoning_collapsed = reasoning_collapsed
+        self.mask_timing = mask_timing
+        self._answer_stream: MarkdownStream | None = None
+        self._reasoning_stream: MarkdownStream | None = None
+        self.status = "idle"
+        self._footer = ""
+        self._figures: dict[str, Any] = {}
+        self.border_title = f"{name} · {model}" if model else name
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="pane-body"):
+            with Collapsible(title="Reasoning", collapsed=self.reasoning_collapsed, classes="reasoning"):
+                yield Markdown(classes="reasoning-md")
+            yield Markdown(classes="answer")
+            yield Static(classes="pane-error")
+        yield Static(self._footer_text({}), classes="pane-footer", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one(".reasoning", Collapsible).display = False
+        self.query_one(".pane-error", Static).display = False
+
+    def _follow_end(self) -> None:
+        """Keep the newest tokens in view: anchor the body once it overflows.
+
+        (Anchoring earlier would bottom-align a short answer; once anchored, Textual keeps the
+        body scrolled to its end until the user scrolls up, and again when they scroll back down.)
+        """
+        body = self.body
+        if not body.is_anchored and body.max_scroll_y > 0:
+            body.anchor()
+
+    @property
+    def body(self) -> VerticalScroll:
+        return self.query_one(".pane-body", VerticalScroll)
+
+    @property
+    def answer(self) -> Markdown:
+        return self.query_one(".answer", Markdown)
+
+    # ------------------------------------------------------------------ data pushed in
+    def set_model(self, model: str) -> None:
+        if model and model != self.model:
+            self.model = model
+            self.border_title = f"{self.provider} · {model}"
+
+    async def append_text(self, text: str) -> None:
+        if self._answer_stream is None:
+            self._answer_stream = Markdown.get_stream(self.answer)
+        await self._answer_stream.write(text)
+        self._follow_end()
+
+    async def append_reasoning(self, text: str) -> None:
+        box = self.query_one(".reasoning", Collapsible)
+        if not box.display:
+            box.display = True
+        if self._reasoning_stream is None:
+            self._reasoning_stream = Markdown.get_stream(self.query_one(".reasoning-md", Markdown))
+        await self._reasoning_stream.write(text)
+        self._follow_end()
+
+    async def finish(self) -> None:
+        """The stream ended: flush what is pending into the documents."""
+        for attr in ("_answer_stream", "_reasoning_stream"):
+            stream = getattr(self, attr)
+            if stream is not None:
+                setattr(self, attr, None)
+                await stream.stop()
+
+    async def reset(self) -> None:
+        """Empty the pane for a new run of the same provider (cheaper than a new pane)."""
+        await self.finish()
+        await self.answer.update("")
+        await self.query_one(".reasoning-md", Markdown).update("")
+        self.query_one(".reasoning", Collapsible).display = False
+        self.query_one(".pane-error", Static).display = False
+        self.status = "idle"
+        self._paint_border()
+        self.body.anchor(False)
+        self.body.scroll_home(animate=False)
+
+    def set_reasoning_collapsed(self, collapsed: bool) -> None:
+        self.reasoning_collapsed = collapsed
+        self.query_one(".reasoning", Collapsible).collapsed = collapsed
+
+    def show_error(self, message: str) -> None:
+        err = self.query_one(".pane-error", Static)
+        err.update(f"✗ {message}")
+        err.display = True
+
+    def set_figures(self, figures: dict[str, Any]) -> None:
+        status = figures.get("status") or self.status
+        if status != self.status:
+            self.status = status
+            self._paint_border()
+        self._figures = figures
+        text = self._footer_text(figures)
+        if text != self._footer:
+            self._footer = text
+            self.query_one(".pane-footer", Static).update(text)
+
+    def _paint_border(self) -> None:
+        """Border colour by status, set inline: a class change would restyle every Markdown block."""
+        var, alpha = BORDER.get(self.status, ("primary", 0.5))
+        colour = Color.parse(self.app.get_css_variables().get(var, "#0178D4")).with_alpha(alpha)
+        self.styles.border = ("round", colour)
+
+    def _footer_text(self, f: dict[str, Any]) -> str:
+        status = f.get("status") or self.status
+        tokens = fmt_tokens(f.get("tokens"), bool(f.get("estimate")))
+        if self.mask_timing:
+            ttft = rate = elapsed = MASK
+        else:
+            ttft, rate, elapsed = fmt_ms(f.get("ttft_ms")), fmt_rate(f.get("tokens_per_s")), fmt_seconds(
+                f.get("elapsed_ms"))
+        parts = [f"{STATUS_ICON.get(status, '?')} {status}", f"TTFT {ttft}", f"{rate} tok/s", f"{tokens} tok", elapsed]
+        return wrap_parts(parts, self._footer_width())
+
+    def _footer_width(self) -> int:
+        try:
+            width = self.query_one(".pane-footer", Static).content_size.width
+        except Exception:
+            width = 0
+        return width or max(20, self.size.width - 4)
+
+    def on_resize(self) -> None:
+        self._footer = ""
+        self.set_figures(self._figures)
