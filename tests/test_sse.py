@@ -45,8 +45,10 @@ def reference(raw: bytes) -> tuple[list[SSEEvent], str]:
         text = text[1:]
     lines = re.split(r"\r\n|\r|\n", text)[:-1]  # the last piece never ended: dropped
     events, data, etype, last_id, retry = [], "", "", "", None
+    resume_id = ""   # EventSource's "last event ID string": the buffer as of the last dispatch
     for line in lines:
         if line == "":
+            resume_id = last_id
             if data:
                 events.append(SSEEvent(data[:-1], etype or "message", last_id, retry))
             data, etype, retry = "", "", None
@@ -69,7 +71,19 @@ def reference(raw: bytes) -> tuple[list[SSEEvent], str]:
         elif field == "retry":
             if value and all(c in "0123456789" for c in value):
                 retry = int(value)
-    return events, last_id
+    return events, resume_id
+
+
+def test_resume_id_ignores_the_id_of_an_event_cut_mid_way():
+    """A connection cut inside event 8 must resume after 7, or event 8 is lost."""
+    d = SSEDecoder()
+    assert [e.id for e in d.feed(b"id: 7\ndata: seven\n\nid: 8\ndata: ei")] == ["7"]
+    assert d.last_event_id == "7"
+    d.close()
+    assert d.last_event_id == "7"
+    d2 = SSEDecoder()
+    d2.feed(b"id: 9\n\n")          # an id-only block still moves the resume point
+    assert d2.last_event_id == "9"
 
 
 # ------------------------------------------------------------ edge cases 1-16

@@ -154,7 +154,7 @@ class _LineSplitter:
 class SSEDecoder(_LineSplitter):
     """Incremental ``text/event-stream`` decoder: feed bytes, get complete events."""
 
-    __slots__ = ("_data", "_event", "_last_id", "_retry", "_other", "_reconnect")
+    __slots__ = ("_data", "_event", "_last_id", "_retry", "_other", "_reconnect", "_resume_id")
 
     _KIND = "event-stream"
 
@@ -163,6 +163,7 @@ class SSEDecoder(_LineSplitter):
         self._data: list[str] = []   # data buffer: one item per data line
         self._event = ""             # event type buffer
         self._last_id = ""           # last event id buffer (survives dispatch)
+        self._resume_id = ""         # the buffer as of the last dispatch: EventSource's "last event ID string"
         self._retry: int | None = None  # valid retry seen in the current block
         self._other = False          # a non-data field line seen in the current block
                                      # (so _event and _retry are set only if _other is)
@@ -170,8 +171,13 @@ class SSEDecoder(_LineSplitter):
 
     @property
     def last_event_id(self) -> str:
-        """The last event id buffer (what a reconnect sends as ``Last-Event-ID``)."""
-        return self._last_id
+        """What a reconnect sends as ``Last-Event-ID``: the id as of the last dispatch (blank line).
+
+        An ``id:`` line of an event still being received does not count yet, so a
+        connection cut mid-event resumes before that event, not after it (WHATWG:
+        the last event ID string is set when an event is dispatched).
+        """
+        return self._resume_id
 
     @property
     def retry(self) -> int | None:
@@ -285,6 +291,7 @@ class SSEDecoder(_LineSplitter):
         for line in lines:
             if not line:
                 # blank line: dispatch
+                self._resume_id = self._last_id
                 if data:
                     ev = new(SSEEvent)         # = SSEEvent(data, event, id, retry), faster
                     set_data(ev, data[0] if len(data) == 1 else "\n".join(data))
