@@ -66,6 +66,10 @@ def test_gemini_style_usage_excludes_reasoning():
     r = compute(ev)
     assert r.output_tokens == 9            # as the provider reports it
     assert r.tokens_per_s == pytest.approx((9 + 2 - 1) / 0.2)
+    acc = StreamAccumulator(P)
+    for e in ev:
+        acc.add(e)
+    assert acc.live(0).tokens == r.output_tokens   # live and final counts agree
 
 
 def test_failure_keeps_text_and_message():

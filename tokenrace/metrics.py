@@ -239,10 +239,12 @@ class StreamAccumulator:
     def live(self, now_ns: int) -> LiveFigures:
         start = self.t_sent or self.t_first_event or now_ns
         end = self.t_end or now_ns
-        tokens, _ = self.tokens()
-        rate = self._rate(tokens)
+        generated, _ = self.tokens()
+        # shown as the final result will count them (Gemini's output excludes thoughts), so a
+        # count never drops at the end; the rate counts every generated token
+        shown = self.output_tokens if self.output_tokens is not None else generated
         return LiveFigures(self.provider, self.status, _r((end - start) / NS_PER_MS) or 0.0,
-                           _ms(self.t_sent, self.t_first), tokens, _r(rate, 2))
+                           _ms(self.t_sent, self.t_first), shown, _r(self._rate(generated), 2))
 
     def result(self) -> StreamResult:
         gen_tokens, source = self.tokens()
