@@ -123,6 +123,21 @@ class _LineSplitter:
         self._at_start = False
         return text[1:] if text[0] == _BOM else text
 
+    def _complete_text(self, chunk: bytes) -> str | None:
+        """Decoded text holding at least one line end; None when the chunk only
+        extended the pending line (or decoded to nothing yet)."""
+        text = self._decode(chunk)
+        if not text:
+            return None
+        if self._at_start:
+            text = self._start(text)
+            if not text:
+                return None
+        if "\n" not in text:
+            self._buffer(text)
+            return None
+        return text
+
     def _buffer(self, text: str) -> None:
         """Keep ``text`` (which holds no line end) as part of the pending line."""
         pending = self._pending + len(text)
@@ -218,18 +233,8 @@ class SSEDecoder(_LineSplitter):
                 if chunk[-1] == 13:        # may pair with an LF starting the next feed
                     self._cr = True
                 chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        if self._undecoded:
-            chunk = self._undecoded + chunk
-        text, used = _utf8_decode(chunk, "replace", False)
-        self._undecoded = chunk[used:] if used < len(chunk) else b""
-        if not text:
-            return []
-        if self._at_start:
-            text = self._start(text)
-            if not text:
-                return []
-        if "\n" not in text:
-            self._buffer(text)
+        text = self._complete_text(chunk)
+        if text is None:
             return []
         events: list[SSEEvent] = []
         self._process(self._lines(text), events)
@@ -353,15 +358,8 @@ class NDJSONDecoder(_LineSplitter):
 
     def feed(self, chunk: bytes) -> list[str]:
         """Decode ``chunk``; return the non-empty lines it completed."""
-        text = self._decode(chunk)
-        if not text:
-            return []
-        if self._at_start:
-            text = self._start(text)
-            if not text:
-                return []
-        if "\n" not in text:
-            self._buffer(text)
+        text = self._complete_text(chunk)
+        if text is None:
             return []
         return [ln[:-1] if ln[-1] == "\r" else ln
                 for ln in self._lines(text) if ln and not ln.isspace()]

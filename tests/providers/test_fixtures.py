@@ -65,3 +65,22 @@ async def test_truncated_keeps_text_and_says_so(replay, http_client):
     assert res.status == "truncated"
     assert "truncated" in res.error
     assert res.text.endswith("ajudar")
+
+
+async def test_generic_params_reach_each_wire_format(replay, http_client):
+    """max_tokens/temperature/stop land where each API expects them; unknown keys pass through."""
+    from tokenrace.config.models import ProviderConfig as PC
+    params = {"max_tokens": 7, "temperature": 0.5, "stop": "END", "seed": 3, "keep_alive": "5m"}
+    replay.reply = Reply(b"", "text/event-stream")
+    bodies = {}
+    for kind in ("openai", "anthropic", "gemini", "ollama"):
+        cfg = PC(name=kind, kind=kind, model="m", base_url=replay.url, retries=0)
+        await stream_provider(http_client, cfg, ChatRequest.from_prompt("hi", params), lambda e: None)
+        bodies[kind] = json.loads(replay.requests[-1]["body"])
+    assert bodies["openai"]["max_tokens"] == 7 and bodies["openai"]["stream_options"] == {"include_usage": True}
+    assert bodies["anthropic"]["max_tokens"] == 7 and bodies["anthropic"]["stop_sequences"] == ["END"]
+    assert bodies["gemini"]["generationConfig"] == {"maxOutputTokens": 7, "temperature": 0.5,
+                                                    "stopSequences": ["END"], "seed": 3}
+    assert bodies["gemini"]["keep_alive"] == "5m"
+    assert bodies["ollama"]["options"] == {"num_predict": 7, "temperature": 0.5, "stop": "END", "seed": 3}
+    assert bodies["ollama"]["keep_alive"] == "5m" and bodies["ollama"]["stream"] is True

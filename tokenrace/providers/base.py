@@ -91,6 +91,21 @@ def merge_params(cfg: ProviderConfig, defaults: Mapping[str, Any], req: ChatRequ
     return {k: v for k, v in out.items() if v is not None}
 
 
+def nest_params(body: dict[str, Any], params: Mapping[str, Any], names: Mapping[str, str], key: str) -> None:
+    """Put generic params under ``body[key]`` with their wire names (Gemini ``generationConfig``,
+    Ollama ``options``); a ``key`` mapping in params merges in as written; the rest goes top-level."""
+    nested: dict[str, Any] = {}
+    for k, v in params.items():
+        if k in names:
+            nested[names[k]] = v
+        elif k == key and isinstance(v, dict):
+            nested.update(v)
+        else:
+            body[k] = v
+    if nested:
+        body[key] = nested
+
+
 class Adapter:
     """Base class. Subclasses set ``kind`` and ``framing`` and implement the four hooks."""
 

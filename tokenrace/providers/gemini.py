@@ -6,7 +6,7 @@ from typing import Any, Iterable, Mapping
 
 from ..request import ChatRequest
 from ..sse import SSEEvent
-from .base import Adapter, HTTPRequest, Part, loads, short
+from .base import Adapter, HTTPRequest, Part, loads, nest_params, short
 
 _GEN_KEYS = {"max_tokens": "maxOutputTokens", "temperature": "temperature", "top_p": "topP",
              "top_k": "topK", "stop": "stopSequences", "seed": "seed"}
@@ -25,16 +25,9 @@ class GeminiAdapter(Adapter):
         body: dict[str, Any] = {"contents": contents}
         if (system := req.system()) is not None:
             body["systemInstruction"] = {"parts": [{"text": system}]}
-        gen: dict[str, Any] = {}
-        for k, v in params.items():
-            if k in _GEN_KEYS:
-                gen[_GEN_KEYS[k]] = [v] if k == "stop" and isinstance(v, str) else v
-            elif k == "generationConfig" and isinstance(v, dict):
-                gen.update(v)
-            else:
-                body[k] = v
-        if gen:
-            body["generationConfig"] = gen
+        if isinstance(params.get("stop"), str):
+            params = dict(params, stop=[params["stop"]])
+        nest_params(body, params, _GEN_KEYS, "generationConfig")
         url = f"{self.cfg.base_url}/v1beta/models/{self.cfg.model}:streamGenerateContent?alt=sse"
         return HTTPRequest("POST", url, self.base_headers(), body)
 

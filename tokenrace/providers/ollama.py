@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from ..request import ChatRequest
-from .base import Adapter, HTTPRequest, Part, loads, short
+from .base import Adapter, HTTPRequest, Part, loads, nest_params, short
 
 _OPTION_KEYS = {"max_tokens": "num_predict", "temperature": "temperature", "top_p": "top_p",
                 "top_k": "top_k", "stop": "stop", "seed": "seed"}
@@ -21,16 +21,7 @@ class OllamaAdapter(Adapter):
 
     def build_request(self, req: ChatRequest, params: dict[str, Any]) -> HTTPRequest:
         body: dict[str, Any] = {"model": self.cfg.model, "messages": [dict(m) for m in req.messages]}
-        options: dict[str, Any] = {}
-        for k, v in params.items():
-            if k in _OPTION_KEYS:
-                options[_OPTION_KEYS[k]] = v
-            elif k == "options" and isinstance(v, dict):
-                options.update(v)
-            else:
-                body[k] = v
-        if options:
-            body["options"] = options
+        nest_params(body, params, _OPTION_KEYS, "options")
         body["stream"] = True
         return HTTPRequest("POST", self.cfg.base_url + "/api/chat", self.base_headers(), body,
                            accept="application/x-ndjson")
