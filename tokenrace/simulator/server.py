@@ -19,7 +19,8 @@ from typing import Any, Iterable
 from aiohttp import web
 
 from .errors import error_response, fault_response
-from .formats import DEFAULT_MODELS, REASONING_WIRES, StreamContext, make_encoder
+from .encoders import make_encoder
+from .formats import DEFAULT_MODELS, REASONING_WIRES, StreamContext
 from .profiles import DEFAULT_PROFILES, Profile, plan_stream, prompt_token_count
 
 log = logging.getLogger("tokenrace.simulator")
