@@ -8,6 +8,7 @@ from rich.text import Text
 
 from .metrics import LiveFigures, StreamResult
 
+LATEST_WIDTH = 40
 STATUS_STYLE = {"ok": "green", "error": "red", "truncated": "yellow", "cancelled": "yellow",
                 "waiting": "dim", "streaming": "cyan"}
 
@@ -58,16 +59,18 @@ def results_table(results: Sequence[StreamResult], title: str | None = None) -> 
 
 def live_table(rows: Iterable[tuple[LiveFigures, str, str | None]]) -> Table:
     """While a race runs: one row per provider with the tail of its answer (or its error)."""
-    t = Table(header_style="bold", expand=True)
+    # Not full width: emoji widths differ between terminals, and a line that reaches the right edge
+    # may wrap, which leaves stale lines behind when the live view redraws.
+    t = Table(header_style="bold", expand=False)
     t.add_column("Provider", no_wrap=True)
     t.add_column("Status", no_wrap=True)
     t.add_column("TTFT", justify="right", no_wrap=True)
     t.add_column("Tokens", justify="right", no_wrap=True)
     t.add_column("tok/s", justify="right", no_wrap=True)
     t.add_column("Elapsed", justify="right", no_wrap=True)
-    t.add_column("Latest", ratio=1, no_wrap=True, overflow="ellipsis")
+    t.add_column("Latest", width=LATEST_WIDTH, no_wrap=True, overflow="ellipsis")
     for fig, tail, error in rows:
-        latest = Text(error, style="red") if error else Text(" ".join(tail.split())[-80:], style="dim")
+        latest = Text(error, style="red") if error else Text(" ".join(tail.split())[-LATEST_WIDTH:], style="dim")
         t.add_row(fig.provider, Text(fig.status, style=STATUS_STYLE.get(fig.status, "")), fmt_ms(fig.ttft_ms),
                   str(fig.tokens), fmt_rate(fig.tokens_per_s), fmt_ms(fig.elapsed_ms), latest)
     return t

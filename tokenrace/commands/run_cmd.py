@@ -90,7 +90,7 @@ def _print_results(results, args, builtin: bool) -> None:
         for r in results:
             body = r.text if r.text else "(no answer)"
             if r.reasoning:
-                body = f"[dim]{_esc(r.reasoning)}[/dim]\n\n{_esc(body)}"
+                body = f"[dim italic]reasoning: {_esc(r.reasoning)}[/dim italic]\n\n{_esc(body)}"
             else:
                 body = _esc(body)
             style = {"ok": "green", "error": "red"}.get(r.status, "yellow")
