@@ -53,7 +53,7 @@ def results_table(results: Sequence[StreamResult], title: str | None = None) -> 
                   _cell(fmt_ms(r.ttft_ms), good and r.ttft_ms == best_ttft),
                   _cell(fmt_rate(r.tokens_per_s), good and r.tokens_per_s == best_rate),
                   tokens,
-                  _cell(fmt_ms(r.e2e_ms), good and r.e2e_ms == best_total))
+                  _cell(fmt_ms(r.e2e_ms) if r.e2e_ms else "–", good and r.e2e_ms == best_total))
     return t
 
 

@@ -100,10 +100,10 @@ def _print_results(results, args, builtin: bool) -> None:
     title = "tokenrace — built-in simulator" if builtin else None
     out.print(results_table(results, title=title))
     for r in results:
-        if r.error and r.status != "ok":
-            out.print(f"[red]✗[/red] {_esc(r.error)}")
         for n in r.notices:
             out.print(f"[yellow]![/yellow] {r.provider}: {_esc(n)}")
+        if r.error and r.status != "ok":
+            out.print(f"[red]✗[/red] {_esc(r.error)}")
 
 
 def _esc(text: str) -> str:
