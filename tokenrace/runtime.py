@@ -3,11 +3,31 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator, Callable, Iterable
 
 from .config.models import Config
 
+if TYPE_CHECKING:
+    from .simulator import Profile, Simulator
+
 log = logging.getLogger("tokenrace")
+
+
+@contextlib.asynccontextmanager
+async def simulator_config(profiles: "Iterable[Profile] | None" = None,
+                           make_config: "Callable[[Simulator], Config] | None" = None) -> AsyncIterator[Config]:
+    """Start the simulator in-process (the default profiles unless given), yield the config built on it
+    (the built-in providers unless ``make_config`` says otherwise), and stop it on exit."""
+    from .config.defaults import builtin_config
+    from .simulator import DEFAULT_PROFILES, Simulator
+
+    sim = Simulator(profiles or DEFAULT_PROFILES)
+    await sim.start()
+    log.info("using the in-process simulator at %s", sim.url)
+    try:
+        yield (make_config or builtin_config)(sim)
+    finally:
+        await sim.stop()
 
 
 @contextlib.asynccontextmanager
@@ -19,13 +39,5 @@ async def open_config(explicit: str | None = None) -> AsyncIterator[Config]:
     if cfg is not None:
         yield cfg
         return
-    from .config.defaults import builtin_config
-    from .simulator import DEFAULT_PROFILES, Simulator
-
-    sim = Simulator(DEFAULT_PROFILES)
-    await sim.start()
-    log.info("no config file found: using the built-in simulator at %s", sim.url)
-    try:
-        yield builtin_config(sim)
-    finally:
-        await sim.stop()
+    async with simulator_config() as cfg:
+        yield cfg

@@ -26,18 +26,14 @@ async def scenario_config(sc: Scenario, config_path: str | None = None) -> Async
     """The providers a scenario names: its simulator, its inline providers, its config file, else the
     usual config look-up. ``config_path`` (``-c``) wins over all of them."""
     if sc.simulator and not config_path:
-        from ..config.defaults import builtin_config
-        from ..simulator import DEFAULT_PROFILES, Simulator
+        from ..runtime import simulator_config
 
-        sim = Simulator([s.profile for s in sc.sim_providers] or DEFAULT_PROFILES)
-        await sim.start()
-        try:
-            if sc.sim_providers:
-                yield Config(sim_provider_configs(sc, sim), defaults={}, source=None, builtin=True)
-            else:
-                yield builtin_config(sim)
-        finally:
-            await sim.stop()
+        def scenario_sims(sim) -> Config:
+            return Config(sim_provider_configs(sc, sim), defaults={}, source=None, builtin=True)
+
+        make = scenario_sims if sc.sim_providers else None
+        async with simulator_config([s.profile for s in sc.sim_providers] or None, make) as cfg:
+            yield cfg
     elif sc.inline_providers and not config_path:
         yield Config(sc.inline_providers, defaults=sc.inline_defaults, source=sc.source)
     else:
