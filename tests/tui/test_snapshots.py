@@ -55,6 +55,9 @@ async def run_until_stalled(pilot) -> None:
                 and beta.text == shown and beta.live is not None and beta.live.tokens == round(estimate_tokens(shown))
                 and app.main.pane("beta").answer.source == shown)
     await until(settled, pilot=pilot, what=f"{STALL_AFTER} tokens of beta on screen")
+    # beta is still streaming, so its row waits for the table's next throttled redraw: draw it now,
+    # or the snapshot catches whichever tick came last (a rate of None renders unlike a masked number)
+    app.main.flush_table()
     await pilot.pause()
 
 
