@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import asyncio
 import logging
 import sys
 from typing import Sequence
@@ -88,10 +87,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
-
-
-def run_async(coro) -> int:
-    return asyncio.run(coro)
 
 
 if __name__ == "__main__":

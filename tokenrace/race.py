@@ -36,7 +36,6 @@ class Race:
         self.log: dict[str, list[StreamEvent]] = {p.name: [] for p in providers}
         self._tasks: dict[str, asyncio.Task] = {}
         self.started_at: float | None = None    # wall clock, for people and the database
-        self.finished = asyncio.Event()
 
     def _emit(self, ev: StreamEvent) -> None:
         self.accumulators[ev.provider].add(ev)
@@ -55,10 +54,7 @@ class Race:
                 stream_provider(self.client, p, self.request, self._emit,
                                 defaults=self.defaults.get("params") or {}, t_queued_ns=t0),
                 name=f"tokenrace-stream-{p.name}")
-        try:
-            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
-        finally:
-            self.finished.set()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         return self.results()
 
     def cancel(self, provider: str | None = None) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable, Literal, Mapping
 
 from ..config.models import ProviderConfig
@@ -32,7 +32,6 @@ class HTTPRequest:
     headers: dict[str, str]
     json: Any = None
     accept: str = "text/event-stream"
-    extra_headers: dict[str, str] = field(default_factory=dict)
 
 
 def loads(data: str) -> Any | None:

@@ -109,7 +109,7 @@ async def stream_provider(client: HTTPClient, cfg: ProviderConfig, req: ChatRequ
                         http_req.method, http_req.url, data=body, headers=headers,
                         timeout=req_timeout, trace_request_ctx=timing, allow_redirects=True)
                 except _CONNECT_ERRORS as e:
-                    msg = _connect_message(cfg, e, tmo.connect)
+                    msg = _connect_message(e, tmo.connect)
                     if attempt <= cfg.retries:
                         wait = backoff_s(attempt)
                         out(Notice, _now(), message=f"{msg}; retrying in {wait:.1f} s (attempt {attempt + 1} of {cfg.retries + 1})")
@@ -157,7 +157,7 @@ async def stream_provider(client: HTTPClient, cfg: ProviderConfig, req: ChatRequ
             resp.close()
 
 
-def _connect_message(cfg: ProviderConfig, e: Exception, connect_s: float) -> str:
+def _connect_message(e: Exception, connect_s: float) -> str:
     if isinstance(e, aiohttp.ConnectionTimeoutError):
         return f"could not connect within {connect_s:g} s"
     if isinstance(e, aiohttp.ServerDisconnectedError):
