@@ -90,7 +90,9 @@ def test_truncated_and_cancelled():
 
 def test_config_failure_without_start():
     r = compute([Failed(P, 1, 5, message="p: missing environment variable X", kind="config")])
-    assert r.status == "error" and r.ttft_ms is None and r.output_tokens is None and r.e2e_ms == 0.0
+    # nothing was sent: nothing was measured (null, never a made-up 0.0)
+    assert r.status == "error" and r.ttft_ms is None and r.output_tokens is None and r.e2e_ms is None
+    assert r.attempts == 0 and r.connect_ms is None
 
 
 def test_notices_and_empty_deltas_ignored_for_timing():

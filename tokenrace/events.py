@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal, Union
 
 Status = Literal["ok", "error", "truncated", "cancelled"]
+FinishStatus = Literal["ok", "truncated", "cancelled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,7 @@ class Finished:
     provider: str
     seq: int
     t_ns: int
-    status: Literal["ok", "truncated", "cancelled"] = "ok"
+    status: FinishStatus = "ok"
     reason: str | None = None    # the provider's finish reason: stop, length, end_turn, STOP, ...
 
 
@@ -120,6 +121,7 @@ class Failed:
     kind: ErrorKind = "internal"
     http_status: int | None = None
     retry_after_s: float | None = None
+    attempt: int = 0             # the attempt that failed (0: no request was sent, e.g. a config error)
 
 
 StreamEvent = Union[Started, Headers, TextDelta, ReasoningDelta, Usage, Notice, Finished, Failed]

@@ -97,7 +97,7 @@ class StreamResult:
     ttfb_ms: float | None
     ttft_ms: float | None
     ttft_any_ms: float | None
-    e2e_ms: float
+    e2e_ms: float | None              # None when no request was sent or the stream has no end
     queue_ms: float | None
     connect_ms: float | None
     reused: bool | None
@@ -204,6 +204,7 @@ class StreamAccumulator:
                 self.error, self.error_kind = f"{self.provider}: cancelled", "cancelled"
         elif isinstance(ev, Failed):
             self.t_end, self.status = ev.t_ns, "error"
+            self.attempts = max(self.attempts, ev.attempt)
             self.error, self.error_kind = ev.message, ev.kind
             if ev.http_status is not None:
                 self.http_status = ev.http_status
@@ -258,8 +259,7 @@ class StreamAccumulator:
         queue = None
         if self.t_queued is not None and self.t_send_start:
             queue = _r(max(0, self.t_send_start - self.t_queued - (self.connect_ns or 0)) / NS_PER_MS)
-        start = self.t_sent or self.t_first_event
-        e2e = _ms(start, self.t_end) if start is not None and self.t_end is not None else 0.0
+        e2e = _ms(self.t_sent, self.t_end)      # None when nothing was sent, or nothing ended
         status = self.status if self.status in ("ok", "error", "truncated", "cancelled") else "error"
         error = self.error
         if status == "error" and error is None:
@@ -269,7 +269,7 @@ class StreamAccumulator:
             text=self.text, reasoning=self.reasoning, error=error, error_kind=self.error_kind,
             http_status=self.http_status, finish_reason=self.finish_reason,
             ttfb_ms=_ms(self.t_sent, self.t_headers), ttft_ms=_ms(self.t_sent, self.t_first),
-            ttft_any_ms=_ms(self.t_sent, self.t_first_any), e2e_ms=e2e or 0.0,
+            ttft_any_ms=_ms(self.t_sent, self.t_first_any), e2e_ms=e2e,
             queue_ms=queue, connect_ms=_r((self.connect_ns or 0) / NS_PER_MS) if self.t_sent else None,
             reused=self.reused, attempts=self.attempts,
             output_tokens=output_tokens, input_tokens=self.input_tokens,

@@ -1,4 +1,10 @@
-"""One prompt to N providers at the same moment, over one shared HTTP client."""
+"""One prompt to N providers at the same moment, over one shared HTTP client.
+
+Every stream ends with exactly one terminal event, whatever happens: a cancel that comes before the
+race started (or before a stream's task took its first step, when asyncio drops the coroutine
+without running any of it) ends that stream ``Finished(cancelled)`` here, through the same path as
+every other event. Consumers never patch up a stream that "never started".
+"""
 from __future__ import annotations
 
 import asyncio
@@ -7,34 +13,38 @@ import time
 from typing import Any, Callable, Mapping, Sequence
 
 from .config.models import ProviderConfig
-from .events import StreamEvent
+from .events import Finished, StreamEvent, is_terminal
 from .metrics import StreamAccumulator, StreamResult
 from .providers.http import HTTPClient
 from .providers.stream import stream_provider
 from .request import ChatRequest
+from .secrets import Redactor
 
 log = logging.getLogger("tokenrace.race")
 EventSink = Callable[[StreamEvent], None]
 
 
 class Race:
-    """Runs the streams, keeps each one's event log and accumulator, and tells ``on_event``.
+    """Runs the streams, keeps each one's event log and accumulator, and tells the listeners.
 
-    ``on_event`` is called synchronously for every event, in arrival order, after the
-    event's timestamp was taken; it must be quick (put into a queue, update a widget).
+    Listeners are called synchronously for every event, in arrival order, after the event's
+    timestamp was taken and the accumulator took it; they must be quick.
     """
 
     def __init__(self, client: HTTPClient, providers: Sequence[ProviderConfig], request: ChatRequest, *,
-                 defaults: Mapping[str, Any] | None = None, on_event: EventSink | None = None) -> None:
+                 defaults: Mapping[str, Any] | None = None, on_event: EventSink | None = None,
+                 redactor: Redactor | None = None) -> None:
         names = [p.name for p in providers]
         if len(set(names)) != len(names):
             raise ValueError("provider names in one race must be unique")
         self.client, self.providers, self.request = client, list(providers), request
         self.defaults = dict(defaults or {})
+        self.redactor = redactor
         self.listeners: list[EventSink] = [on_event] if on_event else []
         self.accumulators = {p.name: StreamAccumulator(p.name, p.model) for p in providers}
         self.log: dict[str, list[StreamEvent]] = {p.name: [] for p in providers}
-        self._tasks: dict[str, asyncio.Task] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._cancelled: set[str] = set()       # asked to stop, perhaps before starting
         self.started_at: float | None = None    # wall clock, for people and the database
 
     def _emit(self, ev: StreamEvent) -> None:
@@ -46,27 +56,37 @@ class Race:
             except Exception:   # a consumer's bug must not stop a stream
                 log.exception("event listener failed on %s", type(ev).__name__)
 
+    def ended(self, name: str) -> bool:
+        log_ = self.log[name]
+        return bool(log_) and is_terminal(log_[-1])
+
     async def run(self) -> list[StreamResult]:
         self.started_at = time.time()
         t0 = time.perf_counter_ns()
+        params = self.defaults.get("params") or {}
         for p in self.providers:
+            if p.name in self._cancelled:
+                continue
             self._tasks[p.name] = asyncio.create_task(
-                stream_provider(self.client, p, self.request, self._emit,
-                                defaults=self.defaults.get("params") or {}, t_queued_ns=t0),
+                stream_provider(self.client, p, self.request, self._emit, defaults=params, t_queued_ns=t0,
+                                redactor=self.redactor),
                 name=f"tokenrace-stream-{p.name}")
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        try:
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        finally:
+            for p in self.providers:          # cancelled before it ran, or a bug: end it like any other
+                if not self.ended(p.name):
+                    self._emit(Finished(p.name, len(self.log[p.name]) + 1, time.perf_counter_ns(), "cancelled"))
         return self.results()
 
     def cancel(self, provider: str | None = None) -> None:
-        """Stop one stream or all; each ends with ``Finished(status="cancelled")``, text kept."""
-        for name, task in self._tasks.items():
-            if provider in (None, name) and not task.done():
-                task.cancel()
+        """Stop one stream or all, before or after the start; each ends ``cancelled``, text kept."""
+        for p in self.providers:
+            if provider in (None, p.name):
+                self._cancelled.add(p.name)
+                task = self._tasks.get(p.name)
+                if task is not None and not task.done():
+                    task.cancel()
 
     def results(self) -> list[StreamResult]:
         return [self.accumulators[p.name].result() for p in self.providers]
-
-
-async def run_race(client: HTTPClient, providers: Sequence[ProviderConfig], request: ChatRequest, *,
-                   defaults: Mapping[str, Any] | None = None, on_event: EventSink | None = None) -> list[StreamResult]:
-    return await Race(client, providers, request, defaults=defaults, on_event=on_event).run()

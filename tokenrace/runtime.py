@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING, AsyncIterator, Callable, Iterable
 
 from .config.models import Config
+from .secrets import install_log_filter
 
 if TYPE_CHECKING:
     from .simulator import Profile, Simulator
@@ -37,6 +38,7 @@ async def open_config(explicit: str | None = None) -> AsyncIterator[Config]:
 
     cfg = load_config(explicit)
     if cfg is not None:
+        install_log_filter(cfg.redactor)      # nothing logged may carry a configured secret
         yield cfg
         return
     async with simulator_config() as cfg:

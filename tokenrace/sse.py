@@ -169,7 +169,7 @@ class _LineSplitter:
 class SSEDecoder(_LineSplitter):
     """Incremental ``text/event-stream`` decoder: feed bytes, get complete events."""
 
-    __slots__ = ("_data", "_event", "_last_id", "_retry", "_other", "_reconnect", "_resume_id")
+    __slots__ = ("_data", "_event", "_last_id", "_retry", "_other", "_reconnect", "_resume_id", "comments")
 
     _KIND = "event-stream"
 
@@ -183,6 +183,7 @@ class SSEDecoder(_LineSplitter):
         self._other = False          # a non-data field line seen in the current block
                                      # (so _event and _retry are set only if _other is)
         self._reconnect: int | None = None  # last valid retry of the whole stream
+        self.comments = 0            # comment lines completed so far (heartbeats count as progress)
 
     @property
     def last_event_id(self) -> str:
@@ -311,7 +312,7 @@ class SSEDecoder(_LineSplitter):
             elif line[:6] == "data: ":   # the common case
                 append(line[6:])
             elif line[0] == ":":
-                pass  # comment
+                self.comments += 1
             else:
                 field, _, value = line.partition(":")
                 if value and value[0] == " ":

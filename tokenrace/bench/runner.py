@@ -24,6 +24,7 @@ from ..metrics import NS_PER_MS, StreamAccumulator, StreamResult, percentile, su
 from ..providers.http import HTTPClient
 from ..providers.stream import stream_provider
 from ..request import ChatRequest
+from ..secrets import Redactor
 from .scenario import LoadStep, PromptSpec, Scenario
 from .summary import slo_ok
 
@@ -115,11 +116,12 @@ class BenchRunner:
     def __init__(self, scenario: Scenario, providers: Sequence[ProviderConfig], client: HTTPClient, *,
                  defaults: dict[str, Any] | None = None, keep_warmup: bool = False,
                  on_record: RecordHook | None = None, keep_events: bool = False,
-                 lag_interval_s: float = LAG_INTERVAL_S) -> None:
+                 lag_interval_s: float = LAG_INTERVAL_S, redactor: Redactor | None = None) -> None:
         names = [p.name for p in providers]
         if not providers or len(set(names)) != len(names):
             raise ValueError("a bench needs at least one provider and unique provider names")
         self.sc, self.providers, self.client = scenario, list(providers), client
+        self.redactor = redactor
         self.defaults = dict((defaults or {}).get("params") or {})
         self.keep_warmup, self.on_record, self.keep_events = keep_warmup, on_record, keep_events
         self.requests = {p.index: ChatRequest(self._messages(p), dict(scenario.params)) for p in scenario.prompts}
@@ -231,7 +233,7 @@ class BenchRunner:
                 request_id = ev.request_id
 
         await stream_provider(self.client, p, self.requests[job.prompt.index], emit,
-                              defaults=self.defaults, t_queued_ns=t_queued_ns)
+                              defaults=self.defaults, t_queued_ns=t_queued_ns, redactor=self.redactor)
         if acc.status == "cancelled":      # stopped by us: not a finished request
             return
         result = acc.result()

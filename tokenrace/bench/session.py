@@ -6,14 +6,17 @@ import asyncio
 import contextlib
 import logging
 import signal
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator
 
 from ..config.models import Config, ProviderConfig
-from ..errors import ConfigError, UsageError
+from ..errors import ConfigError
 from ..providers.http import HTTPClient
+from ..recording import Recorder
+from ..runrequest import PARAMS, Limits, RequestError, check_params, select
+from ..session import new_run_id
+from ..store import RunStore
 from .report import RecordWriter, write_outputs
 from .runner import BenchResult, BenchRunner
 from .scenario import Scenario, sim_provider_configs
@@ -44,10 +47,12 @@ async def scenario_config(sc: Scenario, config_path: str | None = None) -> Async
 
 
 def select_providers(sc: Scenario, cfg: Config) -> tuple[ProviderConfig, ...]:
+    """The scenario's providers and generic params, checked by the rules every race request follows."""
     try:
-        providers = cfg.select(list(sc.provider_names))
-    except UsageError as e:
-        raise ConfigError(str(e), file=sc.source, field="providers") from None
+        providers = select(cfg, list(sc.provider_names) or None, Limits(max_providers=len(cfg.providers) or 1))
+        check_params({k: v for k, v in sc.params.items() if k in PARAMS})
+    except RequestError as e:
+        raise ConfigError(e.message, file=sc.source, field=e.field) from None
     bad = [p for p in providers if p.unavailable]
     if bad:
         raise ConfigError("; ".join(f"{p.name}: {p.unavailable}" for p in bad) +
@@ -70,14 +75,14 @@ async def run_bench(sc: Scenario, out_dir: str | Path, *, config_path: str | Non
                     handle_sigint: bool = True, on_runner: Any = None) -> BenchOutcome:
     """Run the scenario and write the output folder. With ``console`` (a rich Console) show progress."""
     out = Path(out_dir)
-    run_id = f"bench-{uuid.uuid4().hex[:12]}"
+    run_id = new_run_id()
     async with scenario_config(sc, config_path) as cfg:
         providers = select_providers(sc, cfg)
         writer = RecordWriter(out)
         try:
             async with HTTPClient() as client:
                 runner = BenchRunner(sc, providers, client, defaults=cfg.defaults, keep_warmup=keep_warmup,
-                                     on_record=lambda rec, acc, ev: writer.write(rec))
+                                     on_record=lambda rec, acc, ev: writer.write(rec), redactor=cfg.redactor)
                 if on_runner is not None:
                     on_runner(runner)
                 result = await _drive(runner, console, handle_sigint)
@@ -115,10 +120,6 @@ async def _drive(runner: BenchRunner, console: Any, handle_sigint: bool) -> Benc
 
 async def store_history(run_id: str, result: BenchResult, summary: dict[str, Any], out_dir: Path) -> str | None:
     """Put the run into the local run history database; None when stored, else the reason it was not."""
-    try:
-        from ..store import RunStore
-    except ImportError:
-        return "the run history database (tokenrace.store) is not available"
     sc = result.scenario
     prompt = sc.prompts[0].label if len(sc.prompts) == 1 else f"bench {sc.name}: {len(sc.prompts)} prompts"
     params = {**sc.params, "bench": {
@@ -130,13 +131,15 @@ async def store_history(run_id: str, result: BenchResult, summary: dict[str, Any
     store = RunStore()
     try:
         await store.open()
-        await store.create_run(run_id, prompt, params, result.providers, source="bench", created=result.started)
-        # one result per request, in records.jsonl order (params.bench.records says which is which)
-        await store.finish_run(run_id, "cancelled" if result.partial else "done", result.results)
     except Exception as e:   # the files are the result; the database is a convenience
         log.warning("could not store the run in the history database: %s", e)
         return f"could not store it: {e}"
+    try:
+        rec = Recorder(store, run_id, "bench")
+        await rec.create(prompt, params, result.providers, created=result.started)
+        # one result per request, in records.jsonl order (params.bench.records says which is which)
+        await rec.finish("cancelled" if result.partial else "done", result.results)
+        return None if rec.store is not None else "could not store it (see the log)"
     finally:
         with contextlib.suppress(Exception):
             await store.close()
-    return None

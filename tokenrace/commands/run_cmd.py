@@ -1,111 +1,203 @@
-"""``tokenrace run``: one race in the terminal, a live view, then the comparison (or ``--json``)."""
+"""``tokenrace run``: one race in the terminal, a live view, then the comparison (or ``--json``).
+
+The race session runs on an engine thread of its own: the live view redraws on the main thread from
+the session's messages, so drawing never delays a byte read (the figures are the TUI's and the
+server's). The run is recorded in the local run history like the TUI's.
+"""
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
 import json
-import signal
+import queue
 import sys
-import time
+from dataclasses import dataclass, field
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.panel import Panel
 
 from .. import __version__
+from ..config.models import Config
+from ..engine_thread import EngineThread
 from ..errors import UsageError
+from ..metrics import LiveFigures, StreamResult
+from ..protocol import Delta, Message, Metrics, ProviderDone, ProviderError, RunEnd
 from ..providers.http import HTTPClient
-from ..race import Race
 from ..render import live_table, results_table
-from ..request import ChatRequest
+from ..runrequest import RequestError, validate
 from ..runtime import open_config
+from ..session import RaceSession
+from ..store import RunStore
 
 REFRESH_S = 0.1
+TAIL_CHARS = 400
 
 
 def main(args: argparse.Namespace) -> int:
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
-    if not prompt.strip():
-        raise UsageError("the prompt is empty")
-    if args.max_tokens is not None and args.max_tokens < 1:
-        raise UsageError("--max-tokens must be at least 1")
-    return asyncio.run(_run(args, prompt))
+    engine = EngineThread("tokenrace-run")
+    engine.start()
+    try:
+        return _main(engine, args, prompt)
+    finally:
+        engine.stop_now()
 
 
-def request_params(args: argparse.Namespace) -> dict:
-    params = {}
+def request_params(args: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {}
     if args.max_tokens is not None:
         params["max_tokens"] = args.max_tokens
     if args.temperature is not None:
         params["temperature"] = args.temperature
+    if args.system is not None:
+        params["system"] = args.system
     return params
 
 
-async def _run(args: argparse.Namespace, prompt: str) -> int:
-    async with open_config(args.config) as cfg:
-        providers = cfg.select(args.provider)
-        request = ChatRequest.from_prompt(prompt, request_params(args), system=args.system)
-        async with HTTPClient() as client:
-            race = Race(client, providers, request, defaults=cfg.defaults)
-            loop = asyncio.get_running_loop()
-            loop.add_signal_handler(signal.SIGINT, race.cancel)   # Ctrl+C: stop, keep what arrived
-            try:
-                if args.json:
-                    results = await race.run()
-                else:
-                    results = await _run_live(race, Console(stderr=True))
-            finally:
-                loop.remove_signal_handler(signal.SIGINT)
+@dataclass
+class _Engine:
+    """What lives on the engine loop for one ``run``: the config, the HTTP client, the store."""
+
+    stack: contextlib.AsyncExitStack
+    config: Config
+    client: HTTPClient
+    store: RunStore | None
+    store_error: str | None = None
+
+
+async def _open(args: argparse.Namespace) -> _Engine:
+    stack = contextlib.AsyncExitStack()
+    try:
+        config = await stack.enter_async_context(open_config(args.config))
+        client = await stack.enter_async_context(HTTPClient())
+    except BaseException:
+        await stack.aclose()
+        raise
+    store: RunStore | None = None
+    error = None
+    if not args.no_history:
+        candidate = RunStore(args.db)
+        try:
+            await candidate.open()
+            stack.push_async_callback(candidate.close)
+            store = candidate
+        except Exception as e:                     # a read-only home: race anyway, unrecorded
+            error = f"not recorded in the run history: cannot open {candidate.path}: {e}"
+    return _Engine(stack, config, client, store, error)
+
+
+def _main(engine: EngineThread, args: argparse.Namespace, prompt: str) -> int:
+    env = engine.submit(_open(args)).result()
+    try:
+        try:
+            request = validate({"prompt": prompt, "providers": args.provider, "params": request_params(args)},
+                               env.config)
+        except RequestError as e:
+            raise UsageError(e.message) from None
+        if env.store_error:
+            print(f"tokenrace: {env.store_error}", file=sys.stderr)
+        inbox: "queue.SimpleQueue[Message]" = queue.SimpleQueue()
+        session = RaceSession(request, env.config, env.client, store=env.store, source="run")
+        session.listeners.append(lambda _f, msg: inbox.put(msg))
+        done = engine.submit(session.run())
+        console = Console(stderr=True)
+        view = _LiveView(request.providers) if not args.json and console.is_terminal else None
+        results = _follow(engine, session, done, inbox, view, console)
+    finally:
+        engine.submit(env.stack.aclose()).result(timeout=30)
     if args.json:
-        doc = {"prompt": prompt, "tool": f"tokenrace {__version__}",
-               "config": cfg.source or "built-in simulator", "params": dict(request.params),
+        doc = {"prompt": prompt, "run": session.id, "tool": f"tokenrace {__version__}",
+               "config": env.config.source or "built-in simulator", "params": request.shown_params(),
                "results": [r.to_dict() for r in results]}
         json.dump(doc, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:
-        _print_results(results, args, cfg.builtin)
+        _print_results(results, args, env.config.builtin)
     return 0 if all(r.status == "ok" for r in results) else 1
 
 
-async def _run_live(race: Race, console: Console) -> list:
-    if not console.is_terminal:
-        return await race.run()
+def _follow(engine: EngineThread, session: RaceSession, done: Any, inbox: "queue.SimpleQueue[Message]",
+            view: "_LiveView | None", console: Console) -> list[StreamResult]:
+    """Until the session is over: fold its messages into the live view; Ctrl+C stops the race."""
+    live = Live(view.table() if view else "", console=console, auto_refresh=False, transient=True) if view else None
+    with live if live is not None else contextlib.nullcontext():
+        while True:
+            try:
+                msg = inbox.get(timeout=REFRESH_S)
+                if view is not None:
+                    view.add(msg)
+                    while not inbox.empty():
+                        view.add(inbox.get_nowait())
+                if isinstance(msg, RunEnd):
+                    break
+            except queue.Empty:
+                pass
+            except KeyboardInterrupt:                 # Ctrl+C: stop, keep what arrived
+                engine.call_soon(session.cancel, "cancelled (Ctrl+C)")
+            if live is not None and view is not None:
+                live.update(view.table(), refresh=True)
+    results: list[StreamResult] = done.result()
+    return results
 
-    def view():
-        now = time.perf_counter_ns()
-        return live_table((acc.live(now), acc.text or acc.reasoning, acc.error if acc.status == "error" else None)
-                          for acc in race.accumulators.values())
 
-    task = asyncio.create_task(race.run())
-    with Live(view(), console=console, auto_refresh=False, transient=True) as live:
-        while not task.done():
-            await asyncio.wait([task], timeout=REFRESH_S)
-            live.update(view(), refresh=True)
-    return task.result()
+@dataclass
+class _Row:
+    figures: LiveFigures
+    tail: str = ""
+    error: str | None = None
 
 
-def _print_results(results, args, builtin: bool) -> None:
+@dataclass
+class _LiveView:
+    """The live table, from the session's messages only (figures are never computed here)."""
+
+    providers: Any
+    rows: dict[str, _Row] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rows = {p.name: _Row(LiveFigures(p.name, "waiting", 0.0, None, 0, None)) for p in self.providers}
+
+    def add(self, msg: Message) -> None:
+        row = self.rows.get(getattr(msg, "provider", ""))
+        if row is None:
+            return
+        if isinstance(msg, Metrics):
+            row.figures = LiveFigures(msg.provider, msg.status, msg.elapsed_ms or 0.0, msg.ttft_ms,
+                                      msg.tokens or 0, msg.tokens_per_s)
+        elif isinstance(msg, Delta):
+            row.tail = (row.tail + (msg.text or msg.reasoning))[-TAIL_CHARS:]
+        elif isinstance(msg, ProviderError):
+            row.error = msg.message
+        elif isinstance(msg, ProviderDone):
+            status = str(msg.result.get("status", row.figures.status))
+            row.figures = LiveFigures(row.figures.provider, status, row.figures.elapsed_ms, row.figures.ttft_ms,
+                                      row.figures.tokens, row.figures.tokens_per_s)
+
+    def table(self) -> Any:
+        return live_table((r.figures, r.tail, r.error) for r in self.rows.values())
+
+
+def _print_results(results: list[StreamResult], args: argparse.Namespace, builtin: bool) -> None:
     out = Console()
     if not args.no_text:
         for r in results:
             body = r.text if r.text else "(no answer)"
             if r.reasoning:
-                body = f"[dim italic]reasoning: {_esc(r.reasoning)}[/dim italic]\n\n{_esc(body)}"
+                body = f"[dim italic]reasoning: {escape(r.reasoning)}[/dim italic]\n\n{escape(body)}"
             else:
-                body = _esc(body)
+                body = escape(body)
             style = {"ok": "green", "error": "red"}.get(r.status, "yellow")
             subtitle = r.error if r.error else None
-            out.print(Panel(body, title=f"{r.provider} · {r.model}", subtitle=_esc(subtitle) if subtitle else None,
+            out.print(Panel(body, title=f"{r.provider} · {r.model}", subtitle=escape(subtitle) if subtitle else None,
                             border_style=style, title_align="left", subtitle_align="left"))
     title = "tokenrace — built-in simulator" if builtin else None
     out.print(results_table(results, title=title))
     for r in results:
         for n in r.notices:
-            out.print(f"[yellow]![/yellow] {r.provider}: {_esc(n)}")
+            out.print(f"[yellow]![/yellow] {r.provider}: {escape(n)}")
         if r.error and r.status != "ok":
-            out.print(f"[red]✗[/red] {_esc(r.error)}")
+            out.print(f"[red]✗[/red] {escape(r.error)}")
 
-
-def _esc(text: str) -> str:
-    from rich.markup import escape
-    return escape(text)

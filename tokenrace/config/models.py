@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
+from urllib.parse import parse_qsl, urlsplit
+
+from ..secrets import Redactor, sensitive_header
 
 KINDS = ("openai", "anthropic", "gemini", "zhipu", "ollama", "sse")
 
@@ -87,10 +90,42 @@ class ProviderConfig:
     endpoint: SSEEndpoint | None = None              # kind: sse only
     unavailable: str | None = None                   # set when the provider cannot run (e.g. missing env var)
     line: int | None = None                          # where it was defined, for error messages
+    secrets: tuple[Secret, ...] = field(default=(), repr=False, compare=False)  # ${VAR} values used in it
+
+    def secret_values(self) -> Iterator[str]:
+        """Every value of this provider that must never be shown: the key, ${VAR} values, secret headers
+        (and the token after a scheme such as ``Bearer``), credentials and key-like query values in base_url."""
+        if self.api_key:
+            yield self.api_key.reveal()
+        yield from (s.reveal() for s in self.secrets)
+        yield from _header_secrets(self.headers)
+        yield from _url_secrets(self.base_url)
 
     def public(self) -> dict[str, str]:
         """What may be shown to a browser, the TUI, a log or a report."""
         return {"name": self.name, "kind": self.kind, "model": self.model}
+
+
+def _header_secrets(headers: Any) -> Iterator[str]:
+    if not isinstance(headers, dict):
+        return
+    for name, value in headers.items():
+        if isinstance(value, str) and sensitive_header(str(name)):
+            yield value
+            yield value.split()[-1] if value.split() else value     # "Bearer <token>": the token alone too
+
+
+def _url_secrets(url: str) -> Iterator[str]:
+    if not url or "://" not in url:
+        return
+    parts = urlsplit(url)
+    if parts.username:
+        yield parts.username
+    if parts.password:
+        yield parts.password
+    for k, v in parse_qsl(parts.query):
+        if sensitive_header(k):
+            yield v
 
 
 @dataclass(frozen=True)
@@ -99,6 +134,21 @@ class Config:
     defaults: dict[str, Any] = field(default_factory=dict, repr=False)   # e.g. {"params": {...}}; may hold headers
     source: str | None = None                        # the file it came from; None for the built-in default
     builtin: bool = False                            # True: the built-in simulator providers
+    secrets: tuple[Secret, ...] = field(default=(), repr=False, compare=False)  # ${VAR} values in defaults
+    # every secret of this config; the engine redacts upstream text with it (shared: a key fetched at
+    # run time is added here, and every consumer of the config is covered)
+    redactor: Redactor = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        red = Redactor()
+        for p in self.providers:
+            for value in p.secret_values():
+                red.add(value)
+        for s in self.secrets:
+            red.add(s.reveal())
+        for value in _header_secrets(self.defaults.get("headers")):
+            red.add(value)
+        object.__setattr__(self, "redactor", red)
 
     def provider(self, name: str) -> ProviderConfig:
         for p in self.providers:

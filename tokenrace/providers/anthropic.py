@@ -6,6 +6,7 @@ from typing import Any, Iterable
 from ..request import ChatRequest
 from ..sse import SSEEvent
 from .base import Adapter, HTTPRequest, Part, loads, short
+from .parts import DONE, Finish, Oddity, Reasoning, StreamError, Text, UsageReport
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024   # the API requires max_tokens
@@ -44,34 +45,34 @@ class AnthropicAdapter(Adapter):
             return ()
         obj = loads(ev.data)
         if not isinstance(obj, dict):
-            return [("notice", f"skipped a malformed {name} event: {short(ev.data, 80)!r}")]
+            return [Oddity(f"skipped a malformed {name} event: {short(ev.data, 80)!r}")]
         kind = obj.get("type", name)
         if kind == "content_block_delta":
             delta = obj.get("delta") or {}
             dtype = delta.get("type")
             if dtype == "text_delta" and delta.get("text"):
-                return [("text", delta["text"])]
+                return [Text(delta["text"])]
             if dtype == "thinking_delta" and delta.get("thinking"):
-                return [("reasoning", delta["thinking"])]
+                return [Reasoning(delta["thinking"])]
             return ()
         if kind == "message_start":
             usage = (obj.get("message") or {}).get("usage") or {}
             self.input_tokens = usage.get("input_tokens")
             # its output_tokens is a starting value, not the answer's count
-            return [("usage", {"input_tokens": self.input_tokens})] if self.input_tokens is not None else ()
+            return [UsageReport(input_tokens=self.input_tokens)] if self.input_tokens is not None else ()
         if kind == "message_delta":
             parts: list[Part] = []
             reason = (obj.get("delta") or {}).get("stop_reason")
             if reason:
-                parts.append(("finish", reason))
+                parts.append(Finish(reason))
             usage = obj.get("usage") or {}
             if "output_tokens" in usage:
-                parts.append(("usage", {"output_tokens": usage["output_tokens"],
-                                        "input_tokens": usage.get("input_tokens") or self.input_tokens}))
+                parts.append(UsageReport(output_tokens=usage["output_tokens"],
+                                         input_tokens=usage.get("input_tokens") or self.input_tokens))
             return parts
         if kind == "message_stop":
             self.completed = True
-            return [("done",)]
+            return [DONE]
         if kind == "error" or name == "error":
-            return [("error", self.error_detail(obj) or short(ev.data))]
+            return [StreamError(self.error_detail(obj) or short(ev.data))]
         return ()

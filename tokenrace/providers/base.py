@@ -4,11 +4,8 @@ An adapter is made per stream (it may keep state, e.g. Anthropic's content block
 cumulative endpoint's text so far). It knows the wire format only: building the request
 and turning each decoded wire event into *parts*. ``stream.py`` owns the I/O and timing.
 
-Parts are small tuples, cheap on the hot path:
-    ("text", str) | ("reasoning", str) | ("usage", Usage-kwargs dict) | ("finish", reason)
-    ("done",)        the provider's terminal event arrived
-    ("error", msg)   an error after a 200
-    ("notice", msg)  something odd but not fatal (a malformed chunk was skipped)
+Parts are the typed named tuples of ``parts.py`` (Text, Reasoning, UsageReport, Finish, DONE,
+StreamError, Oddity), cheap on the hot path.
 """
 from __future__ import annotations
 
@@ -20,8 +17,8 @@ from typing import Any, ClassVar, Iterable, Literal, Mapping
 from ..config.models import ProviderConfig
 from ..request import ChatRequest
 from ..sse import SSEEvent
+from .parts import DONE, Finish, Oddity, Part, Reasoning, StreamError, Text, UsageReport
 
-Part = tuple
 GENERIC_PARAMS = ("max_tokens", "temperature", "top_p", "stop")
 
 
@@ -110,7 +107,7 @@ class Adapter:
 
     kind: ClassVar[str] = ""
     framing: ClassVar[Literal["sse", "ndjson"]] = "sse"
-    terminal_hint: ClassVar[str] = "its terminal event"   # for "truncated" messages
+    terminal_hint: str = "its terminal event"   # for "truncated" messages
 
     def __init__(self, cfg: ProviderConfig) -> None:
         self.cfg = cfg
@@ -164,19 +161,19 @@ _REASONS = {400: "bad request", 401: "unauthorized (check the API key)", 403: "f
             503: "service unavailable", 504: "gateway timeout", 529: "overloaded"}
 
 
-class OpenAIChunks:
+class OpenAIChunks(Adapter):
     """Parsing shared by OpenAI Chat Completions and everything that copies it (Zhipu too)."""
 
     def openai_parts(self, ev: SSEEvent) -> list[Part]:
         data = ev.data
         if data == "[DONE]":
-            self.completed = True  # type: ignore[attr-defined]
-            return [("done",)]
+            self.completed = True
+            return [DONE]
         obj = loads(data)
         if not isinstance(obj, dict):
-            return [("notice", f"skipped a malformed chunk: {short(data, 80)!r}")]
+            return [Oddity(f"skipped a malformed chunk: {short(data, 80)!r}")]
         if "error" in obj and not obj.get("choices"):
-            return [("error", self.error_detail(obj) or short(data))]  # type: ignore[attr-defined]
+            return [StreamError(self.error_detail(obj) or short(data))]
         parts: list[Part] = []
         for choice in obj.get("choices") or ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
@@ -186,19 +183,17 @@ class OpenAIChunks:
             if r is None:
                 r = delta.get("reasoning_content")
             if r:
-                parts.append(("reasoning", r))
+                parts.append(Reasoning(r))
             c = delta.get("content")
             if c:
-                parts.append(("text", c))
+                parts.append(Text(c))
             fr = choice.get("finish_reason")
             if fr:
-                parts.append(("finish", fr))
+                parts.append(Finish(fr))
         usage = obj.get("usage")
         if isinstance(usage, dict):
             details = usage.get("completion_tokens_details") or {}
-            parts.append(("usage", {
-                "input_tokens": usage.get("prompt_tokens"),
-                "output_tokens": usage.get("completion_tokens"),
-                "reasoning_tokens": details.get("reasoning_tokens") if isinstance(details, dict) else None,
-            }))
+            parts.append(UsageReport(
+                input_tokens=usage.get("prompt_tokens"), output_tokens=usage.get("completion_tokens"),
+                reasoning_tokens=details.get("reasoning_tokens") if isinstance(details, dict) else None))
         return parts

@@ -9,6 +9,7 @@ from ..config.models import SSEEndpoint
 from ..request import ChatRequest
 from ..sse import SSEEvent
 from .base import Adapter, HTTPRequest, Part, dig, loads, short
+from .parts import DONE, Oddity, StreamError, Text
 
 _PLACEHOLDERS = {"{prompt}", "{messages}", "{max_tokens}", "{temperature}", "{top_p}"}
 _MISSING = object()
@@ -62,9 +63,9 @@ class CustomSSEAdapter(Adapter):
         ep = self.ep
         if ep.done is not None and ev.data == ep.done:
             self.completed = True
-            return [("done",)]
+            return [DONE]
         if ev.event == "error":
-            return [("error", short(ev.data))]
+            return [StreamError(short(ev.data))]
         if ep.event and ev.event != ep.event:
             return ()
         if ep.text_path is None:
@@ -72,25 +73,25 @@ class CustomSSEAdapter(Adapter):
         else:
             obj = loads(ev.data)
             if obj is None:
-                return [("notice", f"skipped an event that is not JSON: {short(ev.data, 80)!r}")]
+                return [Oddity(f"skipped an event that is not JSON: {short(ev.data, 80)!r}")]
             if ep.error_path and isinstance(obj, dict) and obj.get(ep.error_path):
                 err = obj[ep.error_path]
-                return [("error", err if isinstance(err, str) else short(json.dumps(err, ensure_ascii=False)))]
+                return [StreamError(err if isinstance(err, str) else short(json.dumps(err, ensure_ascii=False)))]
             text = dig(obj, ep.text_path)
             if text is None:
                 return ()
             text = str(text)
         if ep.mode == "cumulative":
             return self._cumulative(text)
-        return [("text", text)] if text else ()
+        return [Text(text)] if text else ()
 
     def _cumulative(self, text: str) -> list[Part]:
         """Turn "the whole answer so far" into the new piece."""
         prev, self.so_far = self.so_far, text
         if text.startswith(prev):
             delta = text[len(prev):]
-            return [("text", delta)] if delta else []
+            return [Text(delta)] if delta else []
         # The endpoint rewrote earlier text; deltas cannot take it back, so say so and go on.
         n = len(os.path.commonprefix([prev, text]))
-        return [("notice", f"the cumulative text changed after character {n}; the answer shown may differ"),
-                ("text", text[max(n, len(prev)):])]
+        return [Oddity(f"the cumulative text changed after character {n}; the answer shown may differ"),
+                Text(text[max(n, len(prev)):])]

@@ -7,6 +7,7 @@ from typing import Any, Iterable, Mapping
 from ..request import ChatRequest
 from ..sse import SSEEvent
 from .base import Adapter, HTTPRequest, Part, loads, nest_params, short
+from .parts import DONE, Finish, Oddity, Reasoning, StreamError, Text, UsageReport
 
 _GEN_KEYS = {"max_tokens": "maxOutputTokens", "temperature": "temperature", "top_p": "topP",
              "top_k": "topK", "stop": "stopSequences", "seed": "seed"}
@@ -34,26 +35,26 @@ class GeminiAdapter(Adapter):
     def parse_event(self, ev: SSEEvent) -> Iterable[Part]:
         obj = loads(ev.data)
         if not isinstance(obj, dict):
-            return [("notice", f"skipped a malformed chunk: {short(ev.data, 80)!r}")]
+            return [Oddity(f"skipped a malformed chunk: {short(ev.data, 80)!r}")]
         if "error" in obj:
-            return [("error", self.error_detail(obj) or short(ev.data))]
+            return [StreamError(self.error_detail(obj) or short(ev.data))]
         parts: list[Part] = []
         cands = obj.get("candidates") or []
         cand = cands[0] if cands and isinstance(cands[0], dict) else {}
         for p in (cand.get("content") or {}).get("parts") or ():
             text = p.get("text") if isinstance(p, dict) else None
             if text:
-                parts.append(("reasoning" if p.get("thought") else "text", text))
+                parts.append(Reasoning(text) if p.get("thought") else Text(text))
         um = obj.get("usageMetadata")
         if isinstance(um, dict):
-            parts.append(("usage", {"input_tokens": um.get("promptTokenCount"),
-                                    "output_tokens": um.get("candidatesTokenCount"),
-                                    "reasoning_tokens": um.get("thoughtsTokenCount"),
-                                    "reasoning_included": False}))
+            parts.append(UsageReport(input_tokens=um.get("promptTokenCount"),
+                                     output_tokens=um.get("candidatesTokenCount"),
+                                     reasoning_tokens=um.get("thoughtsTokenCount"),
+                                     reasoning_included=False))
         if cand.get("finishReason"):
-            parts.append(("finish", cand["finishReason"]))
+            parts.append(Finish(cand["finishReason"]))
             self.completed = True   # the connection closes next; there is no [DONE]
-            parts.append(("done",))
+            parts.append(DONE)
         return parts
 
     def error_detail(self, data: Any) -> str | None:

@@ -5,6 +5,7 @@ from typing import Any, Iterable
 
 from ..request import ChatRequest
 from .base import Adapter, HTTPRequest, Part, loads, nest_params, short
+from .parts import DONE, Finish, Oddity, Reasoning, StreamError, Text, UsageReport
 
 _OPTION_KEYS = {"max_tokens": "num_predict", "temperature": "temperature", "top_p": "top_p",
                 "top_k": "top_k", "stop": "stop", "seed": "seed"}
@@ -29,19 +30,18 @@ class OllamaAdapter(Adapter):
     def parse_line(self, line: str) -> Iterable[Part]:
         obj = loads(line)
         if not isinstance(obj, dict):
-            return [("notice", f"skipped a malformed line: {short(line, 80)!r}")]
+            return [Oddity(f"skipped a malformed line: {short(line, 80)!r}")]
         if "error" in obj:
-            return [("error", str(obj["error"]))]
+            return [StreamError(str(obj["error"]))]
         parts: list[Part] = []
         msg = obj.get("message") or {}
         if msg.get("thinking"):
-            parts.append(("reasoning", msg["thinking"]))
+            parts.append(Reasoning(msg["thinking"]))
         if msg.get("content"):
-            parts.append(("text", msg["content"]))
+            parts.append(Text(msg["content"]))
         if obj.get("done"):
-            parts.append(("usage", {"input_tokens": obj.get("prompt_eval_count"),
-                                    "output_tokens": obj.get("eval_count")}))
-            parts.append(("finish", obj.get("done_reason") or "stop"))
+            parts.append(UsageReport(input_tokens=obj.get("prompt_eval_count"), output_tokens=obj.get("eval_count")))
+            parts.append(Finish(obj.get("done_reason") or "stop"))
             self.completed = True
-            parts.append(("done",))
+            parts.append(DONE)
         return parts

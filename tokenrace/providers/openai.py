@@ -5,10 +5,10 @@ from typing import Any, Iterable
 
 from ..request import ChatRequest
 from ..sse import SSEEvent
-from .base import Adapter, HTTPRequest, OpenAIChunks, Part
+from .base import HTTPRequest, OpenAIChunks, Part
 
 
-class OpenAIAdapter(OpenAIChunks, Adapter):
+class OpenAIAdapter(OpenAIChunks):
     kind = "openai"
     terminal_hint = "data: [DONE]"
     path = "/chat/completions"

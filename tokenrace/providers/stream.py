@@ -1,198 +1,162 @@
-"""One provider, one request: HTTP -> decoder -> adapter -> timestamped events.
+"""One provider, one request: HTTP -> decoder -> adapter -> timestamped, redacted events.
 
-``stream_provider`` never raises for a provider's fault: every failure becomes a
-``Failed`` event whose message names the provider, and the text already received stays
-in the events before it. Only ``CancelledError`` propagates, after a ``Finished(cancelled)``.
+``stream_provider`` never raises for a provider's fault: every failure becomes a ``Failed`` event
+whose message names the provider, and the text already received stays in the events before it.
+Only ``CancelledError`` propagates, after a ``Finished(cancelled)``.
+
+The idle-read timeout counts complete events (and SSE comment lines, the usual heartbeats), not
+bytes: a server that drips one byte a second never completes an event and is cut after
+``timeout.read`` seconds, not held until the total timeout.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
-import random
-import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import aiohttp
 
 from ..config.models import ProviderConfig
 from ..errors import SSEError
-from ..events import Failed, Finished, Headers, Notice, ReasoningDelta, Started, StreamEvent, TextDelta, Usage
+from ..events import FinishStatus, StreamEvent
 from ..request import ChatRequest
-from ..sse import NDJSONDecoder, SSEDecoder
+from ..secrets import Redactor
+from ..sse import NDJSONDecoder, SSEDecoder, SSEEvent
 from .base import Adapter, merge_params, short
-from .http import HTTPClient, RequestTiming
+from .emit import Emitter, now_ns
+from .http import HTTPClient
+from .parts import Done, Finish, Oddity, Part, Reasoning, StreamError, Text, UsageReport
 from .registry import make_adapter
+from .send import Prepared, open_stream, read_error_body
 
 log = logging.getLogger("tokenrace.providers")
-
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
-MAX_RETRY_WAIT_S = 60.0
-MAX_ERROR_BODY = 64 * 1024
-_CONNECT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError,
-                   aiohttp.ConnectionTimeoutError, aiohttp.ClientOSError)
-_now = time.perf_counter_ns
-
-
-class _Out:
-    """Stamps provider name and sequence number onto each event and hands it on."""
-
-    __slots__ = ("name", "emit", "seq")
-
-    def __init__(self, name: str, emit: Callable[[StreamEvent], None]) -> None:
-        self.name, self.emit, self.seq = name, emit, 0
-
-    def __call__(self, cls, t_ns: int, **kw: Any) -> None:
-        self.seq += 1
-        self.emit(cls(self.name, self.seq, t_ns, **kw))
-
-    def fail(self, message: str, kind: str, **kw: Any) -> None:
-        self(Failed, _now(), message=f"{self.name}: {message}", kind=kind, **kw)
-
-
-def backoff_s(attempt: int, rng: random.Random = random.Random()) -> float:
-    """0.5 s, 1 s, 2 s ... capped at 8 s, with +/-25 % jitter (as the official SDKs do)."""
-    return min(8.0, 0.5 * 2 ** (attempt - 1)) * rng.uniform(0.75, 1.25)
-
-
-async def _read_error_body(resp: aiohttp.ClientResponse) -> str:
-    buf = bytearray()
-    try:
-        async with asyncio.timeout(5):
-            while len(buf) < MAX_ERROR_BODY:
-                piece = await resp.content.read(MAX_ERROR_BODY - len(buf))
-                if not piece:
-                    break
-                buf += piece
-    except (asyncio.TimeoutError, aiohttp.ClientError):
-        pass
-    return buf.decode("utf-8", "replace")
-
-
-def _request_id(headers: Mapping[str, str]) -> str:
-    for h in ("x-request-id", "request-id", "x-sim-request-id"):
-        if v := headers.get(h):
-            return v
-    return ""
 
 
 async def stream_provider(client: HTTPClient, cfg: ProviderConfig, req: ChatRequest,
                           emit: Callable[[StreamEvent], None], *,
                           defaults: Mapping[str, Any] | None = None,
-                          t_queued_ns: int | None = None) -> None:
-    out = _Out(cfg.name, emit)
-    t_queued = t_queued_ns or _now()
+                          t_queued_ns: int | None = None, redactor: Redactor | None = None) -> None:
+    out = Emitter(cfg.name, emit, redactor)
+    t_queued = t_queued_ns or now_ns()
     if cfg.unavailable:
         out.fail(cfg.unavailable, "config")
         return
     try:
         adapter = make_adapter(cfg)
         http_req = adapter.build_request(req, merge_params(cfg, defaults or {}, req))
-        body = None if http_req.json is None else json.dumps(http_req.json, ensure_ascii=False, separators=(",", ":")).encode()
+        body = None if http_req.json is None else json.dumps(http_req.json, ensure_ascii=False,
+                                                              separators=(",", ":")).encode()
     except (ValueError, TypeError) as e:
         out.fail(f"cannot build the request: {e}", "config")
         return
-    headers = dict(http_req.headers, Accept=http_req.accept)
     tmo = cfg.timeout
-    req_timeout = aiohttp.ClientTimeout(total=None, connect=tmo.connect, sock_connect=tmo.connect,
-                                        sock_read=tmo.read)
+    prep = Prepared(http_req, body, dict(http_req.headers, Accept=http_req.accept),
+                    aiohttp.ClientTimeout(total=None, connect=tmo.connect, sock_connect=tmo.connect,
+                                          sock_read=tmo.read))
     resp: aiohttp.ClientResponse | None = None
-    attempt = 0
     try:
         async with asyncio.timeout(tmo.total):
-            while True:
-                attempt += 1
-                timing = RequestTiming(t_queued_ns=t_queued if attempt == 1 else _now())
-                t_call = _now()
-                try:
-                    resp = await client.session.request(
-                        http_req.method, http_req.url, data=body, headers=headers,
-                        timeout=req_timeout, trace_request_ctx=timing, allow_redirects=True)
-                except _CONNECT_ERRORS as e:
-                    msg = _connect_message(e, tmo.connect)
-                    if attempt <= cfg.retries:
-                        wait = backoff_s(attempt)
-                        out(Notice, _now(), message=f"{msg}; retrying in {wait:.1f} s (attempt {attempt + 1} of {cfg.retries + 1})")
-                        await asyncio.sleep(wait)
-                        continue
-                    out.fail(msg, "connect")
-                    return
-                except aiohttp.SocketTimeoutError:
-                    out.fail(f"no response headers within the read timeout ({tmo.read:g} s)", "timeout")
-                    return
-                t_headers = _now()
-                t_sent = timing.t_sent_ns or t_call
-                out(Started, t_sent, model=cfg.model, t_queued_ns=timing.t_queued_ns,
-                    connect_ns=timing.connect_ns, reused=timing.reused, attempt=attempt,
-                    t_send_start_ns=timing.t_conn_ready_ns or t_call)
-                out(Headers, t_headers, status=resp.status,
-                    content_type=resp.headers.get("Content-Type", ""), request_id=_request_id(resp.headers))
-                if resp.status < 300:
-                    break
-                text = await _read_error_body(resp)
-                resp.release()
-                msg, retry_after = adapter.http_error(resp.status, text, resp.headers)
-                if retry_after is not None:
-                    msg += f", retry after {retry_after:g} s"
-                wait = retry_after if retry_after is not None else backoff_s(attempt)
-                if resp.status in RETRY_STATUSES and attempt <= cfg.retries and wait <= MAX_RETRY_WAIT_S:
-                    out(Notice, _now(), message=f"{msg}; retrying in {wait:.1f} s (attempt {attempt + 1} of {cfg.retries + 1})")
-                    await asyncio.sleep(wait)
-                    continue
-                out.fail(msg, "http", http_status=resp.status, retry_after_s=retry_after)
-                return
-            await _read_stream(resp, adapter, out, cfg)
+            resp = await open_stream(client, cfg, adapter, prep, out, t_queued)
+            if resp is not None:
+                await _read_stream(resp, adapter, out, cfg)
     except asyncio.CancelledError:
         if resp is not None:
             resp.close()   # drop the connection: the provider stops generating for us
-        out(Finished, _now(), status="cancelled", reason=None)
+        out.finished(now_ns(), "cancelled", None)
         raise
     except TimeoutError:
         out.fail(f"not finished within the total timeout ({tmo.total:g} s)", "timeout")
     except Exception as e:  # a bug of ours must not stop the other providers
-        log.exception("unexpected error while streaming from %s", cfg.name)
+        log.error("unexpected error while streaming from %s: %s", cfg.name, out.clean(f"{type(e).__name__}: {e}"),
+                  exc_info=True)
         out.fail(f"internal error: {type(e).__name__}: {e}", "internal")
     finally:
         if resp is not None and not resp.closed:
             resp.close()
 
 
-def _connect_message(e: Exception, connect_s: float) -> str:
-    if isinstance(e, aiohttp.ConnectionTimeoutError):
-        return f"could not connect within {connect_s:g} s"
-    if isinstance(e, aiohttp.ServerDisconnectedError):
-        return "the server closed the connection before answering"
-    if isinstance(e, aiohttp.ClientConnectorError):
-        return f"cannot connect to {e.host}:{e.port} ({e.os_error.strerror or e.os_error})"
-    return f"connection error: {e}"
+class _IdleWatch:
+    """Expires ``timeout`` when no complete event or comment arrived for ``seconds``.
+
+    One timer, re-armed only when it fires early: marking progress is one attribute store.
+    """
+
+    __slots__ = ("ns", "last", "timeout", "loop", "handle")
+
+    def __init__(self, seconds: float, timeout: asyncio.Timeout) -> None:
+        self.ns = int(seconds * 1e9)
+        self.last = now_ns()
+        self.timeout = timeout
+        self.loop = asyncio.get_running_loop()
+        self.handle = self.loop.call_later(seconds, self._check)
+
+    def _check(self) -> None:
+        idle = now_ns() - self.last
+        if idle >= self.ns:
+            self.timeout.reschedule(self.loop.time())     # expires now: TimeoutError out of the block
+        else:
+            self.handle = self.loop.call_later((self.ns - idle) / 1e9, self._check)
+
+    def cancel(self) -> None:
+        self.handle.cancel()
 
 
-async def _read_stream(resp: aiohttp.ClientResponse, adapter: Adapter, out: _Out, cfg: ProviderConfig) -> None:
-    sse = adapter.framing == "sse"
-    decoder = SSEDecoder() if sse else NDJSONDecoder()
-    parse = adapter.parse_event if sse else adapter.parse_line
+async def _read_stream(resp: aiohttp.ClientResponse, adapter: Adapter, out: Emitter, cfg: ProviderConfig) -> None:
     ctype = resp.headers.get("Content-Type", "").lower()
     if ctype.startswith("application/json"):
-        body = await _read_error_body(resp)
+        body = out.clean(await read_error_body(resp))
         out.fail(f"answered with application/json instead of a stream: {short(body, 200)}", "protocol")
         return
+    sse = adapter.framing == "sse"
+    sse_decoder = SSEDecoder() if sse else None
+    nd_decoder = None if sse else NDJSONDecoder()
+    red = out.red if out.red else None
+    broken = False
     try:
-        async for chunk in resp.content.iter_any():
-            t = _now()   # arrival time, before any parsing
-            for item in decoder.feed(chunk):
-                for part in parse(item):
-                    verdict = _apply(part, t, out, adapter)
-                    if verdict is _STOP:
-                        return
-                    if verdict is _DONE:
-                        out(Finished, t, status="ok", reason=adapter.finish_reason)
-                        await _drain(resp)
-                        return
-        t_end = _now()
-        for item in decoder.close():
-            for part in parse(item):
-                if _apply(part, t_end, out, adapter) is _STOP:
+        async with asyncio.timeout(None) as idle_timeout:
+            watch = _IdleWatch(cfg.timeout.read, idle_timeout)
+            comments = 0
+            try:
+                async for chunk in resp.content.iter_any():
+                    t = now_ns()   # arrival time, before any parsing
+                    if sse_decoder is not None:
+                        events = sse_decoder.feed(chunk)
+                        if events or sse_decoder.comments != comments:
+                            watch.last, comments = t, sse_decoder.comments
+                        for ev in events:
+                            if red is not None:
+                                ev = _clean_event(ev, red)
+                            verdict = _apply_all(adapter.parse_event(ev), t, out, adapter)
+                            if verdict is not None:
+                                await _end(verdict, t, resp, out, adapter)
+                                return
+                    else:
+                        assert nd_decoder is not None
+                        lines = nd_decoder.feed(chunk)
+                        if lines:
+                            watch.last = t
+                        for line in lines:
+                            verdict = _apply_all(adapter.parse_line(red.text(line) if red else line), t, out, adapter)
+                            if verdict is not None:
+                                await _end(verdict, t, resp, out, adapter)
+                                return
+            finally:
+                watch.cancel()
+        if nd_decoder is not None:          # a last line without its newline
+            t_end = now_ns()
+            for line in nd_decoder.close():
+                verdict = _apply_all(adapter.parse_line(red.text(line) if red else line), t_end, out, adapter)
+                if verdict is not None:
+                    await _end(verdict, t_end, resp, out, adapter)
                     return
+        elif sse_decoder is not None:
+            sse_decoder.close()             # an event without its blank line is discarded
+    except TimeoutError:
+        out.fail(f"no complete event for {cfg.timeout.read:g} s mid-stream (read timeout); text so far kept",
+                 "timeout")
+        return
     except aiohttp.SocketTimeoutError:
         out.fail(f"no data for {cfg.timeout.read:g} s mid-stream (read timeout); text so far kept", "timeout")
         return
@@ -200,15 +164,25 @@ async def _read_stream(resp: aiohttp.ClientResponse, adapter: Adapter, out: _Out
         out.fail(str(e), "protocol")
         return
     except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as e:
-        log.debug("%s: stream ended early: %s", cfg.name, e)
+        log.debug("%s: stream ended early: %s", cfg.name, out.clean(str(e)))
         broken = True
-    else:
-        broken = False
-    t_end = _now()
     # ok only for kinds whose stream simply ends when it is done (custom sse without a sentinel),
     # and only when the body ended properly
-    status = "ok" if adapter.completed and not broken else "truncated"
-    out(Finished, t_end, status=status, reason=adapter.finish_reason)
+    status: FinishStatus = "ok" if adapter.completed and not broken else "truncated"
+    out.finished(now_ns(), status, adapter.finish_reason)
+
+
+def _clean_event(ev: SSEEvent, red: Redactor) -> SSEEvent:
+    data = red.text(ev.data)
+    return ev if data is ev.data else dataclasses.replace(ev, data=data)
+
+
+async def _end(verdict: Done | StreamError, t: int, resp: aiohttp.ClientResponse, out: Emitter, adapter: Adapter) -> None:
+    if isinstance(verdict, StreamError):
+        out.fail(f"error after the stream started: {verdict.message}", "stream", t_ns=t)
+        return
+    out.finished(t, "ok", adapter.finish_reason)
+    await _drain(resp)
 
 
 async def _drain(resp: aiohttp.ClientResponse) -> None:
@@ -221,25 +195,19 @@ async def _drain(resp: aiohttp.ClientResponse) -> None:
         resp.close()
 
 
-_STOP, _DONE = object(), object()
-
-
-def _apply(part: tuple, t: int, out: _Out, adapter: Adapter) -> object | None:
-    """Turn one adapter part into an event; _STOP after an error, _DONE at the terminal event."""
-    tag = part[0]
-    if tag == "text":
-        out(TextDelta, t, text=part[1])
-    elif tag == "reasoning":
-        out(ReasoningDelta, t, text=part[1])
-    elif tag == "usage":
-        out(Usage, t, **part[1])
-    elif tag == "finish":
-        adapter.finish_reason = part[1]
-    elif tag == "notice":
-        out(Notice, t, message=part[1])
-    elif tag == "done":
-        return _DONE
-    elif tag == "error":
-        out(Failed, t, message=f"{out.name}: error after the stream started: {part[1]}", kind="stream")
-        return _STOP
+def _apply_all(parts: Iterable[Part], t: int, out: Emitter, adapter: Adapter) -> Done | StreamError | None:
+    """Turn an adapter's parts into events; the ``Done`` or ``StreamError`` that ends the stream, if any."""
+    for part in parts:
+        if type(part) is Text:
+            out.text(t, part.text)
+        elif type(part) is Reasoning:
+            out.reasoning(t, part.text)
+        elif type(part) is UsageReport:
+            out.usage(t, part.input_tokens, part.output_tokens, part.reasoning_tokens, part.reasoning_included)
+        elif type(part) is Finish:
+            adapter.finish_reason = part.reason
+        elif type(part) is Oddity:
+            out.notice(part.message, t)
+        elif type(part) is Done or type(part) is StreamError:
+            return part
     return None

@@ -1,7 +1,7 @@
 """``tokenrace serve``: a Tornado server that runs races and broadcasts their events as SSE.
 
-``hub`` (channels, replay, bounded subscribers; no tornado), ``runs`` (RunManager: races ->
-protocol events -> hub + store; no tornado), ``handlers`` (JSON API), ``sse_handler`` (one writer
+``hub`` (channels, replay, bounded subscribers; no tornado), ``runs`` (RunManager: limits on race
+sessions, their frames -> hub channels; no tornado), ``handlers`` (JSON API), ``sse_handler`` (one writer
 loop per subscriber), ``auth`` (token, cookie, Host/Origin checks, CORS; no tornado), ``app``
 (make_app, Server). Names are imported lazily, so ``tokenrace.server.hub`` loads without tornado.
 """

@@ -23,7 +23,8 @@ from .auth import Access, is_loopback, new_token
 from .handlers import (DASHBOARD, HealthHandler, IndexHandler, NotFoundHandler, ProvidersHandler, RunHandler,
                        RunsHandler)
 from .hub import Hub, HubLimits
-from .runs import Limits, RunManager
+from ..runrequest import Limits
+from .runs import RunManager
 from .sse_handler import RunEventsHandler
 
 log = logging.getLogger("tokenrace.server")
@@ -50,7 +51,7 @@ class ServerSettings:
 
     def limits(self) -> Limits:
         return Limits(max_prompt_chars=self.max_prompt_chars, max_providers=self.max_providers,
-                      max_concurrent_runs=self.max_concurrent_runs, metrics_interval_s=self.metrics_interval_s)
+                      metrics_interval_s=self.metrics_interval_s)
 
 
 def _log_request(handler: web.RequestHandler) -> None:
@@ -90,7 +91,8 @@ class Server:
             self.generated_token = True
         self.access = Access(token=s.token, allow_origins=tuple(o.rstrip("/") for o in s.allow_origins))
         self.hub = Hub(s.hub)
-        self.manager = RunManager(config, store, self.hub, limits=s.limits())
+        self.manager = RunManager(config, store, self.hub, limits=s.limits(),
+                                  max_concurrent_runs=s.max_concurrent_runs)
         self.http: HTTPServer | None = None
         self.port = s.port
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from tornado import escape, web
 
 from .auth import COOKIE, Access
+from ..runrequest import RequestError
 from .runs import RunError, RunManager
 
 if TYPE_CHECKING:
@@ -156,7 +157,7 @@ class RunsHandler(BaseHandler):
     async def post(self) -> None:
         try:
             run = await self.manager.create(self.read_json())
-        except RunError as e:
+        except RequestError as e:
             if e.status == 429:
                 self.set_header("Retry-After", "5")
             self.send_error_json(e.status, e.message)
@@ -165,9 +166,11 @@ class RunsHandler(BaseHandler):
         self.set_header("X-Run-Id", run.id)
         if self.wants_stream():
             from .sse_handler import SSEWriter
-            await SSEWriter(self).run(run.channel, None, None, status=201)
+            channel = await self.manager.channel(run.id)
+            assert channel is not None
+            await SSEWriter(self).run(channel, None, None, status=201)
             return
-        self.send_json({"id": run.id, "providers": run.names()}, 201)
+        self.send_json({"id": run.id, "providers": [p.name for p in run.request.providers]}, 201)
 
 
 class RunHandler(BaseHandler):

@@ -166,5 +166,5 @@ class RunEventsHandler(BaseHandler):
 def _has_provider(channel: Channel, provider: str, manager, run_id: str) -> bool:
     run = manager.runs.get(run_id)
     if run is not None:
-        return provider in run.names()
+        return provider in run.kinds
     return any(m.provider == provider for m in channel.history)

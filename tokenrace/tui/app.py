@@ -13,6 +13,7 @@ from typing import Any, AsyncIterator, Iterable
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 
@@ -138,7 +139,15 @@ class TokenraceApp(App):
             self.post_message(StreamClosed())
 
     async def on_race_update(self, update: RaceUpdate) -> None:
-        msg, main = update.msg, self.main
+        try:
+            await self._show_update(update.msg)
+        except NoMatches:
+            if self.is_running:
+                raise
+            # quitting: the panes are being removed while the last messages still arrive
+
+    async def _show_update(self, msg: RaceMessage) -> None:
+        main = self.main
         p = self.state.apply(msg)
         if isinstance(msg, (RunStarted, Reset)):
             await main.show_run(self.state)

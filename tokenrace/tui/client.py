@@ -4,9 +4,8 @@ Two sources with one interface (:class:`Source`); both yield the dataclasses of
 :mod:`tokenrace.tui.messages`, shaped like the server's SSE protocol (docs/engine-api.md), so the
 app and its widgets cannot tell the modes apart:
 
-* :class:`~tokenrace.tui.local.LocalSource` runs :class:`~tokenrace.race.Race` in this process (on
-  an event loop of its own); live figures come from ``StreamAccumulator.live()`` on a timer, final
-  ones from ``StreamAccumulator.result()``; runs are recorded in the local ``RunStore``.
+* :class:`~tokenrace.tui.local.LocalSource` runs a :class:`~tokenrace.session.RaceSession` in this
+  process (on an event loop of its own), which records the run in the local ``RunStore``.
 * :class:`~tokenrace.tui.remote.RemoteSource` creates runs through the server's API and follows
   ``/api/runs/{id}/events`` with our ``SSEDecoder``, reconnecting with ``Last-Event-ID``; figures
   are the server's ``metrics`` events and ``done`` results.
@@ -17,7 +16,9 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterator, Protocol
 
-from .local import EngineThread, LocalSource, new_run_id
+from ..engine_thread import EngineThread
+from ..session import new_run_id
+from .local import LocalSource
 from .messages import RaceMessage
 from .remote import RemoteError, RemoteSource
 

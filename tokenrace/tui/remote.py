@@ -18,7 +18,8 @@ import aiohttp
 
 from ..errors import TokenraceError
 from ..sse import SSEDecoder
-from .messages import Connection, RaceMessage, RunEnd, RunStarted, SourceError, coalesce, message_from_sse
+from ..protocol import decode
+from .messages import Connection, RaceMessage, RunEnd, RunStarted, SourceError, coalesce
 
 log = logging.getLogger("tokenrace.tui")
 
@@ -171,7 +172,7 @@ class RemoteSource:
                                 except ValueError:
                                     log.warning("skipping an event with bad JSON from %s", url)
                                     continue
-                                msg = message_from_sse(ev.event, data if isinstance(data, dict) else {}, run_id)
+                                msg = decode(ev.event, data if isinstance(data, dict) else {}, run_id)
                                 if msg is not None:
                                     batch.append(msg)
                                 if isinstance(msg, RunEnd):
