@@ -27,11 +27,12 @@ def main(args: argparse.Namespace) -> int:
 
     from ..errors import UsageError
     from ..tui.app import TokenraceApp
-    from ..tui.client import LocalSource, RemoteSource
+    from ..tui.client import LocalSource, RemoteSource, Source
 
     if args.max_tokens is not None and args.max_tokens < 1:
         raise UsageError("--max-tokens must be at least 1")
     token = args.token or os.environ.get("TOKENRACE_TOKEN")
+    source: Source
     if args.server:
         if args.config or args.db:
             raise UsageError("--server uses the server's providers and history: leave out -c and --db")

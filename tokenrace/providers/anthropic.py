@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from ..config.models import ProviderConfig
 from ..request import ChatRequest
 from ..sse import SSEEvent
-from .base import Adapter, HTTPRequest, Part, loads, short
-from .parts import DONE, Finish, Oddity, Reasoning, StreamError, Text, UsageReport
+from .base import Adapter, HTTPRequest, loads, short
+from .parts import DONE, Finish, Oddity, Part, Reasoning, StreamError, Text, UsageReport
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024   # the API requires max_tokens
@@ -16,7 +17,7 @@ class AnthropicAdapter(Adapter):
     kind = "anthropic"
     terminal_hint = "message_stop"
 
-    def __init__(self, cfg) -> None:
+    def __init__(self, cfg: ProviderConfig) -> None:
         super().__init__(cfg)
         self.input_tokens: int | None = None
 

@@ -5,11 +5,11 @@ import json
 import os
 from typing import Any, Iterable
 
-from ..config.models import SSEEndpoint
+from ..config.models import ProviderConfig, SSEEndpoint
 from ..request import ChatRequest
 from ..sse import SSEEvent
-from .base import Adapter, HTTPRequest, Part, dig, loads, short
-from .parts import DONE, Oddity, StreamError, Text
+from .base import Adapter, HTTPRequest, dig, loads, short
+from .parts import DONE, Oddity, Part, StreamError, Text
 
 _PLACEHOLDERS = {"{prompt}", "{messages}", "{max_tokens}", "{temperature}", "{top_p}"}
 _MISSING = object()
@@ -38,7 +38,7 @@ def fill_template(template: Any, values: dict[str, Any]) -> Any:
 class CustomSSEAdapter(Adapter):
     kind = "sse"
 
-    def __init__(self, cfg) -> None:
+    def __init__(self, cfg: ProviderConfig) -> None:
         super().__init__(cfg)
         self.ep: SSEEndpoint = cfg.endpoint or SSEEndpoint()
         self.so_far = ""     # cumulative mode: the whole answer received so far

@@ -9,8 +9,19 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from ..events import (ErrorKind, Failed, Finished, FinishStatus, Headers, Notice, ReasoningDelta, Started,
-                      StreamEvent, TextDelta, Usage)
+from ..events import (
+    ErrorKind,
+    Failed,
+    Finished,
+    FinishStatus,
+    Headers,
+    Notice,
+    ReasoningDelta,
+    Started,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
 from ..secrets import Redactor, StreamRedactor
 
 EventSink = Callable[[StreamEvent], None]

@@ -6,8 +6,8 @@ from typing import Any, Iterable, Mapping
 
 from ..request import ChatRequest
 from ..sse import SSEEvent
-from .base import Adapter, HTTPRequest, Part, loads, nest_params, short
-from .parts import DONE, Finish, Oddity, Reasoning, StreamError, Text, UsageReport
+from .base import Adapter, HTTPRequest, loads, nest_params, short
+from .parts import DONE, Finish, Oddity, Part, Reasoning, StreamError, Text, UsageReport
 
 _GEN_KEYS = {"max_tokens": "maxOutputTokens", "temperature": "temperature", "top_p": "topP",
              "top_k": "topK", "stop": "stopSequences", "seed": "seed"}

@@ -35,23 +35,23 @@ def _ctx(trace_ctx: SimpleNamespace) -> RequestTiming | None:
     return t if isinstance(t, RequestTiming) else None
 
 
-async def _on_create_start(session, trace_ctx, params) -> None:
+async def _on_create_start(session: aiohttp.ClientSession, trace_ctx: SimpleNamespace, params: object) -> None:
     if t := _ctx(trace_ctx):
         t.t_conn_start_ns = time.perf_counter_ns()
 
 
-async def _on_create_end(session, trace_ctx, params) -> None:
+async def _on_create_end(session: aiohttp.ClientSession, trace_ctx: SimpleNamespace, params: object) -> None:
     if t := _ctx(trace_ctx):
         t.t_conn_end_ns = t.t_conn_ready_ns = time.perf_counter_ns()
 
 
-async def _on_reuse(session, trace_ctx, params) -> None:
+async def _on_reuse(session: aiohttp.ClientSession, trace_ctx: SimpleNamespace, params: object) -> None:
     if t := _ctx(trace_ctx):
         t.reused = True
         t.t_conn_ready_ns = time.perf_counter_ns()
 
 
-async def _on_sent(session, trace_ctx, params) -> None:
+async def _on_sent(session: aiohttp.ClientSession, trace_ctx: SimpleNamespace, params: object) -> None:
     # headers_sent and every body chunk: the last call is the moment the request was fully written
     if t := _ctx(trace_ctx):
         t.t_sent_ns = time.perf_counter_ns()
@@ -95,5 +95,5 @@ class HTTPClient:
         _ = self.session
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()

@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from ..request import ChatRequest
-from .base import Adapter, HTTPRequest, Part, loads, nest_params, short
-from .parts import DONE, Finish, Oddity, Reasoning, StreamError, Text, UsageReport
+from .base import Adapter, HTTPRequest, loads, nest_params, short
+from .parts import DONE, Finish, Oddity, Part, Reasoning, StreamError, Text, UsageReport
 
 _OPTION_KEYS = {"max_tokens": "num_predict", "temperature": "temperature", "top_p": "top_p",
                 "top_k": "top_k", "stop": "stop", "seed": "seed"}

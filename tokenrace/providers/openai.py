@@ -5,7 +5,8 @@ from typing import Any, Iterable
 
 from ..request import ChatRequest
 from ..sse import SSEEvent
-from .base import HTTPRequest, OpenAIChunks, Part
+from .base import HTTPRequest, OpenAIChunks
+from .parts import Part
 
 
 class OpenAIAdapter(OpenAIChunks):

@@ -8,6 +8,7 @@ import json
 import time
 from typing import Any
 
+from ..request import ChatRequest
 from .openai import OpenAIAdapter
 
 JWT_TTL_S = 1800
@@ -53,7 +54,7 @@ class ZhipuAdapter(OpenAIAdapter):
         token = cached_jwt(key.reveal()) if self.cfg.auth == "jwt" else key.reveal()
         return {"Authorization": f"Bearer {token}"}
 
-    def body(self, req, params: dict[str, Any]) -> dict[str, Any]:
+    def body(self, req: ChatRequest, params: dict[str, Any]) -> dict[str, Any]:
         body = super().body(req, params)
         body.pop("stream_options", None)   # usage always comes on the finish chunk
         return body

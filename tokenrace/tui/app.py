@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable
+from typing import Any, AsyncGenerator, Iterable
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -126,11 +126,11 @@ class TokenraceApp(App):
         self._follow(self.source.run(prompt, params=self.params or None))
         return True
 
-    def _follow(self, stream: AsyncIterator[RaceMessage]) -> None:
+    def _follow(self, stream: AsyncGenerator[RaceMessage, None]) -> None:
         self.state.status = "running"      # until RunStarted replaces the state: no second run meanwhile
         self.run_worker(self._consume(stream), name="run", group="run", exclusive=True)
 
-    async def _consume(self, stream: AsyncIterator[RaceMessage]) -> None:
+    async def _consume(self, stream: AsyncGenerator[RaceMessage, None]) -> None:
         try:
             async with contextlib.aclosing(stream):     # closing it stops a local race
                 async for msg in stream:

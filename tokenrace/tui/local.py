@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, AsyncContextManager, AsyncIterator, Callable
+from typing import Any, AsyncContextManager, AsyncGenerator, Callable
 
 from ..config.models import Config
 from ..engine_thread import EngineThread
@@ -62,9 +62,10 @@ class LocalSource:
         self.engine = EngineThread()
         self.engine.start()
         try:
-            self._engine_stack, self.config, self.client = await self.engine.call(self._enter())
+            self._engine_stack, config, self.client = await self.engine.call(self._enter())
+            self.config = config
             if self._only:
-                self.config.select(self._only)      # unknown names fail now, with the config's message
+                config.select(self._only)      # unknown names fail now, with the config's message
         except BaseException:
             await self.close()
             raise
@@ -122,7 +123,7 @@ class LocalSource:
             self.engine.call_soon(self.session.cancel, "cancelled by request")
 
     async def run(self, prompt: str, providers: list[str] | None = None,
-                  params: dict[str, Any] | None = None) -> AsyncIterator[RaceMessage]:
+                  params: dict[str, Any] | None = None) -> AsyncGenerator[RaceMessage, None]:
         assert self.config is not None and self.engine is not None and self.client is not None, "open() first"
         try:
             request = validate({"prompt": prompt, "providers": providers or self._only, "params": params},
@@ -167,7 +168,7 @@ class LocalSource:
             return []
         return await self.engine.call(self.store.list_runs(limit))
 
-    async def open_run(self, run_id: str) -> AsyncIterator[RaceMessage]:
+    async def open_run(self, run_id: str) -> AsyncGenerator[RaceMessage, None]:
         """Replay a recorded run from the database (its protocol log, else its results)."""
         store, engine = self.store, self.engine
         run = await engine.call(store.get_run(run_id)) if store is not None and engine is not None else None

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any, AsyncIterator
+from typing import Any, AsyncGenerator
 
 import aiohttp
 
@@ -92,7 +92,7 @@ class RemoteSource:
             await self._json("DELETE", f"/api/runs/{self.run_id}")
 
     async def run(self, prompt: str, providers: list[str] | None = None,
-                  params: dict[str, Any] | None = None) -> AsyncIterator[RaceMessage]:
+                  params: dict[str, Any] | None = None) -> AsyncGenerator[RaceMessage, None]:
         body: dict[str, Any] = {"prompt": prompt}
         if providers or self._only:
             body["providers"] = list(providers or self._only or [])
@@ -115,7 +115,7 @@ class RemoteSource:
         async for msg in self._follow(run_id, doc):
             yield msg
 
-    async def open_run(self, run_id: str) -> AsyncIterator[RaceMessage]:
+    async def open_run(self, run_id: str) -> AsyncGenerator[RaceMessage, None]:
         """Watch a run (live, or replayed to its end when finished): what a second viewer does."""
         try:
             doc = await self._json("GET", f"/api/runs/{run_id}")
@@ -126,7 +126,7 @@ class RemoteSource:
         async for msg in self._follow(run_id, doc, replay=True):
             yield msg
 
-    async def _follow(self, run_id: str, info: dict[str, Any], replay: bool = False) -> AsyncIterator[RaceMessage]:
+    async def _follow(self, run_id: str, info: dict[str, Any], replay: bool = False) -> AsyncGenerator[RaceMessage, None]:
         assert self._session is not None, "open() first"
         self.run_id = run_id
         listed = info.get("provider_details") or info.get("providers") or ()
@@ -172,10 +172,10 @@ class RemoteSource:
                                 except ValueError:
                                     log.warning("skipping an event with bad JSON from %s", url)
                                     continue
-                                msg = decode(ev.event, data if isinstance(data, dict) else {}, run_id)
-                                if msg is not None:
-                                    batch.append(msg)
-                                if isinstance(msg, RunEnd):
+                                decoded = decode(ev.event, data if isinstance(data, dict) else {}, run_id)
+                                if decoded is not None:
+                                    batch.append(decoded)
+                                if isinstance(decoded, RunEnd):
                                     ended = True
                                     break
                             for msg in coalesce(batch):     # what one read brought: fewer widget updates
