@@ -6,7 +6,6 @@ mid-run, so the client must reconnect with ``Last-Event-ID`` and end with each a
 """
 from __future__ import annotations
 
-import pytest
 import pytest_asyncio
 
 from tokenrace.config.models import Config
@@ -17,8 +16,8 @@ from tokenrace.tui.messages import Connection, Delta, RunEnd, RunStarted
 
 from tests.tui import ALPHA, BETA, MAX_TOKENS, PROMPT, CuttableProxy, expected, provider, until
 
-server_mod = pytest.importorskip("tokenrace.server", reason="tokenrace.server is not there yet")
-store_mod = pytest.importorskip("tokenrace.store")
+from tokenrace import server as server_mod
+from tokenrace import store as store_mod
 
 SIZE = (120, 36)
 LONG = " ".join(["Tokens keep coming while the network drops."] * 6)
