@@ -61,6 +61,26 @@ def line_of(container: Any, key: Any, default: int) -> int:
     return default
 
 
+def plain(value: Any) -> Any:
+    """``value`` with its marked containers as plain dicts and lists (nothing of the loader leaks out)."""
+    if isinstance(value, dict):
+        return {k: plain(x) for k, x in value.items()}
+    if isinstance(value, list):
+        return [plain(x) for x in value]
+    return value
+
+
+def marked(value: Any) -> Any:
+    """Plain containers as marked ones (every line 1): for values that come from no file, such as ``--set``."""
+    if isinstance(value, dict):
+        return MarkedDict({k: marked(x) for k, x in value.items()})
+    if isinstance(value, list):
+        out = MarkedList(marked(x) for x in value)
+        out.lines = [1] * len(out)
+        return out
+    return value
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader whose mappings and sequences remember their marks."""
 
