@@ -56,11 +56,13 @@ class PromptsParser(Validator):
                     raise self.fail("is empty", line, path)
                 out.append((({"role": "user", "content": item},), f"{self.source}:{line}"))
             elif isinstance(item, dict) and "file" in item:
-                self.check_keys(item, ("file",), path)
-                out.extend(self.prompt_file(item, path))
+                m = self.mapping(item, line, path)
+                self.check_keys(m, ("file",), path)
+                out.extend(self.prompt_file(m, path))
             elif isinstance(item, dict) and "messages" in item:
-                self.check_keys(item, ("messages",), path)
-                msgs = self.messages(item["messages"], item.line_of("messages"), f"{path}.messages")
+                m = self.mapping(item, line, path)
+                self.check_keys(m, ("messages",), path)
+                msgs = self.messages(m["messages"], m.line_of("messages"), f"{path}.messages")
                 out.append((msgs, f"{self.source}:{line}"))
             else:
                 raise self.fail(f"must be a string, {{file: PATH}} or {{messages: [...]}}, got {type_name(item)}",

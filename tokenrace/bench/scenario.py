@@ -95,7 +95,7 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def apply_overrides(top: MarkedDict, sets: Sequence[str]) -> list[str]:
+def apply_overrides(top: dict[str, Any], sets: Sequence[str]) -> list[str]:
     """Apply ``--set a.b=value`` (YAML values: ``--set load.concurrency=[1,8]``); the paths set."""
     paths = []
     for item in sets:
@@ -107,13 +107,14 @@ def apply_overrides(top: MarkedDict, sets: Sequence[str]) -> list[str]:
         if parts[0] not in FIELDS and not parts[0].startswith("x-"):
             raise ConfigError(f"--set {key}: unknown field '{parts[0]}'{suggest(parts[0], FIELDS)}")
         node: Any = top
-        for i, part in enumerate(parts):
+        for i, name in enumerate(parts):
             last = i == len(parts) - 1
+            part: str | int = name
             if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
-                    raise ConfigError(f"--set {key}: '{part}' is not an index of the list at "
+                if not name.isdigit() or int(name) >= len(node):
+                    raise ConfigError(f"--set {key}: '{name}' is not an index of the list at "
                                       f"'{'.'.join(parts[:i])}' (0..{len(node) - 1})")
-                part = int(part)
+                part = int(name)
             elif not isinstance(node, dict):
                 raise ConfigError(f"--set {key}: '{'.'.join(parts[:i])}' is not a mapping")
             if last:

@@ -14,7 +14,7 @@ offending source line, so a key pasted into a broken file is not echoed back.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from typing import Any
 
 import yaml
@@ -93,7 +93,7 @@ class _Loader(yaml.SafeLoader):
                                    node.start_mark) from None
 
 
-def _construct_map(loader: _Loader, node: Any):
+def _construct_map(loader: _Loader, node: Any) -> Iterator[MarkedDict]:
     data = MarkedDict()
     data.line = node.start_mark.line + 1
     yield data
@@ -116,7 +116,7 @@ def _construct_map(loader: _Loader, node: Any):
         data.lines[key] = key_node.start_mark.line + 1
 
 
-def _construct_seq(loader: _Loader, node: Any):
+def _construct_seq(loader: _Loader, node: Any) -> Iterator[MarkedList]:
     data = MarkedList()
     data.line = node.start_mark.line + 1
     data.lines = [item.start_mark.line + 1 for item in node.value]
