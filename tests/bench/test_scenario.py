@@ -196,3 +196,10 @@ def test_set_on_an_inline_provider_names_the_option(tmp_path):
 def test_a_set_value_yaml_cannot_build_is_taken_as_text(tmp_path):
     sc = load_scenario(write(tmp_path, "prompts: [a]\n"), ["name=2024-13-45"])   # no such date: once a traceback
     assert sc.name == "2024-13-45"
+
+
+def test_a_key_written_twice_in_a_prompt_mapping_is_an_error(tmp_path):
+    path = write(tmp_path, "prompts:\n  - file: a.txt\n    file: b.txt\n", "bad.yaml")
+    with pytest.raises(ConfigError) as e:
+        load_scenario(path)
+    assert str(e.value) == f"{path}:3: prompts[0].file: duplicate key 'file' (first at line 2)"
