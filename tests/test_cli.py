@@ -1,9 +1,11 @@
 """The command line as a user runs it: a real subprocess, real configs, the simulator over loopback."""
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -156,3 +158,19 @@ async def test_init_writes_a_starter_that_loads(tmp_path):
 async def test_every_command_has_help(cmd):
     code, out, _ = await tokenrace(cmd, "--help")
     assert code == 0 and "usage: tokenrace " + cmd in out
+
+
+def test_every_subcommand_is_on_the_parser():
+    from tokenrace.cli import build_parser
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) == {"run", "simulate", "providers", "init", "serve", "tui", "bench", "compare"}
+
+
+@pytest.mark.parametrize("cmd", ["serve", "tui", "bench", "compare"])
+def test_a_command_module_that_fails_to_import_stops_the_cli_loudly(cmd):
+    # None in sys.modules makes the import raise ModuleNotFoundError: the case the CLI once skipped silently
+    code = (f"import sys; sys.modules['tokenrace.commands.{cmd}_cmd'] = None\n"
+            "from tokenrace.cli import main; sys.exit(main(['--help']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and f"tokenrace.commands.{cmd}_cmd" in proc.stderr, proc.stderr
+    assert "ModuleNotFoundError" in proc.stderr

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from typing import Sequence
 
 from . import __version__
+from .commands import bench_cmd, compare_cmd, serve_cmd, tui_cmd
 from .errors import ConfigError, TokenraceError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-PLUGGED = ("serve", "tui", "bench", "compare")
+# Imported, not looked up: a command module that fails to import is a bug and must stop the CLI
+# loudly rather than quietly drop the subcommand (they import only the standard library at load).
+PLUGGED = {"serve": serve_cmd, "tui": tui_cmd, "bench": bench_cmd, "compare": compare_cmd}
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
@@ -59,12 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
 
     # Later commands own their arguments: tokenrace/commands/<name>_cmd.py defines
-    # HELP, add_arguments(parser, add_config) and main(args); only argparse at import time.
-    for name in PLUGGED:
-        try:
-            module = importlib.import_module(f".commands.{name}_cmd", __package__)
-        except ModuleNotFoundError:
-            continue
+    # HELP, add_arguments(parser, add_config) and main(args).
+    for name, module in PLUGGED.items():
         p = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP))
         module.add_arguments(p, _add_config)
     return parser

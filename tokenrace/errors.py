@@ -4,11 +4,11 @@
     ├── ConfigError                a config or scenario file is wrong (names file, line, field)
     ├── UsageError                 a command-line argument is wrong
     ├── SSEError                   the event stream itself is unusable (e.g. a line over the cap)
-    └── ProviderError              one provider failed; carries the provider name and an ErrorKind
-        └── HTTPStatusError        the provider answered with a non-2xx status
+    └── tui.remote.RemoteError     the tokenrace server the remote TUI follows answered badly
 
-Provider errors never escape a race: they become ``events.Failed`` so the other
-providers go on. The CLI turns ConfigError/UsageError into exit status 2.
+A provider's failure is no exception: the read loop turns it into ``events.Failed`` (with
+an error kind and the HTTP status) so the other providers go on. The CLI turns
+ConfigError/UsageError into exit status 2 and any other TokenraceError into 1.
 """
 from __future__ import annotations
 
@@ -34,17 +34,4 @@ class UsageError(TokenraceError):
 
 
 class SSEError(TokenraceError):
-    pass
-
-
-class ProviderError(TokenraceError):
-    def __init__(self, provider: str, message: str, *, kind: str = "internal",
-                 http_status: int | None = None, retry_after_s: float | None = None,
-                 retryable: bool = False) -> None:
-        self.provider, self.kind, self.http_status = provider, kind, http_status
-        self.retry_after_s, self.retryable, self.detail = retry_after_s, retryable, message
-        super().__init__(f"{provider}: {message}")
-
-
-class HTTPStatusError(ProviderError):
     pass

@@ -14,7 +14,7 @@ No I/O and no third-party imports here: every layer may import this module.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal, Union
+from typing import Any, Literal, Union
 
 Status = Literal["ok", "error", "truncated", "cancelled"]
 FinishStatus = Literal["ok", "truncated", "cancelled"]
@@ -142,7 +142,7 @@ def is_terminal(event: StreamEvent) -> bool:
     return isinstance(event, (Finished, Failed))
 
 
-def event_to_dict(event: StreamEvent) -> dict:
+def event_to_dict(event: StreamEvent) -> dict[str, Any]:
     """A JSON-ready dict with a ``type`` key (the class name, lower case)."""
     d = asdict(event)
     d["type"] = type(event).__name__.lower()
@@ -152,7 +152,7 @@ def event_to_dict(event: StreamEvent) -> dict:
 _BY_TYPE = {cls.__name__.lower(): cls for cls in (Started, Headers, TextDelta, ReasoningDelta, Usage, Notice, Finished, Failed)}
 
 
-def event_from_dict(d: dict) -> StreamEvent:
+def event_from_dict(d: dict[str, Any]) -> StreamEvent:
     """Inverse of :func:`event_to_dict` (used to replay stored event logs)."""
     d = dict(d)
     cls = _BY_TYPE[d.pop("type")]

@@ -140,6 +140,19 @@ class LiveFigures:
 class StreamAccumulator:
     """Folds one stream's events; O(1) per event, so it can run in the read loop."""
 
+    # perf_counter_ns moments and reported counts, None until their event arrives
+    t_queued: int | None
+    t_sent: int | None
+    t_send_start: int | None
+    t_headers: int | None
+    t_first: int | None
+    t_first_any: int | None
+    t_last: int | None
+    t_end: int | None
+    input_tokens: int | None
+    output_tokens: int | None
+    reasoning_tokens: int | None
+
     def __init__(self, provider: str, model: str = "") -> None:
         self.provider, self.model = provider, model
         self.text_parts: list[str] = []

@@ -156,3 +156,50 @@ def test_inline_providers_use_the_config_rules_and_keys_are_masked_in_the_copy(t
 def test_a_missing_scenario_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read the scenario"):
         load_scenario(tmp_path / "none.yaml")
+
+
+# -- paths the shared validation base (tokenrace/config/validate.py) added or unified --------------
+
+BIG = "9" * 400     # an integer too large for a float: once an OverflowError traceback
+
+
+@pytest.mark.parametrize("text, message", [
+    (f"prompts: [a]\nsimulator: [{{name: s, ttft_ms: {BIG}}}]\n", "2: simulator[0].ttft_ms: must be a number >= 0"),
+    (f"prompts: [a]\nslo: {{ttft_ms: {BIG}}}\n", "2: slo.ttft_ms: must be a number > 0"),
+    ("prompts: [a]\nproviders: [2024-01-01]\n", "2: providers[0]: must be a provider name, got a date (quote it"),
+    ("prompts: [a]\nproviders:\n  - {name: p, kind: openai, model: m}\n  - {name: p, kind: ollama, model: m}\n",
+     "4: providers[1].name: duplicate provider name 'p' (first defined at line 3, again at line 4)"),
+], ids=["huge-ttft", "huge-slo", "date-name", "duplicate-inline-name"])
+def test_more_bad_scenarios_name_file_line_and_field(tmp_path, text, message):
+    path = write(tmp_path, text, "bad.yaml")
+    with pytest.raises(ConfigError) as e:
+        load_scenario(path)
+    assert str(e.value).startswith(f"{path}:{message}"), str(e.value)
+
+
+def test_an_integer_json_cannot_hold_names_the_prompts_file_and_line(tmp_path):
+    (tmp_path / "p.jsonl").write_text('"ok"\n' + "1" * 5000 + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_scenario(write(tmp_path, "prompts: {file: p.jsonl}\n"))
+    assert str(e.value).startswith(f"{tmp_path / 'p.jsonl'}:2: invalid JSON: Exceeds the limit"), str(e.value)
+
+
+def test_set_on_an_inline_provider_names_the_option(tmp_path):
+    path = write(tmp_path, "prompts: [a]\nproviders:\n  - {name: p, kind: openai, model: m}\n")
+    with pytest.raises(ConfigError) as e:
+        load_scenario(path, ["providers.0.kind=opnai"])
+    assert str(e.value) == ("--set providers.0.kind: providers[0].kind: 'opnai' is not one of openai, anthropic, "
+                            "gemini, zhipu, ollama, sse (did you mean 'openai'?)")
+    assert load_scenario(path, ["providers.0.model=n"]).inline_providers[0].model == "n"
+
+
+def test_a_set_value_yaml_cannot_build_is_taken_as_text(tmp_path):
+    sc = load_scenario(write(tmp_path, "prompts: [a]\n"), ["name=2024-13-45"])   # no such date: once a traceback
+    assert sc.name == "2024-13-45"
+
+
+def test_a_key_written_twice_in_a_prompt_mapping_is_an_error(tmp_path):
+    path = write(tmp_path, "prompts:\n  - file: a.txt\n    file: b.txt\n", "bad.yaml")
+    with pytest.raises(ConfigError) as e:
+        load_scenario(path)
+    assert str(e.value) == f"{path}:3: prompts[0].file: duplicate key 'file' (first at line 2)"

@@ -477,3 +477,11 @@ def test_config_imports_no_network_libraries():
     code = ("import sys, tokenrace.config; bad = {'tornado', 'textual', 'aiohttp'} & {m.split('.')[0] for m in sys.modules};"
             "sys.exit(repr(bad) if bad else 0)")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+def test_a_timeout_too_large_for_a_float_is_a_field_error():
+    # 400 digits: a positive integer, but not a number of seconds a float can hold (once an OverflowError)
+    err = error(P + "    kind: openai\n    model: m\n    timeout: {total: " + "9" * 400 + "}\n")
+    assert (err.line, err.field) == (5, "providers[0].timeout.total")
+    assert err.detail.startswith("must be a positive number of seconds, got 999")
+    assert one("    kind: openai\n    model: m\n    retries: " + "9" * 400 + "\n").retries == int("9" * 400)

@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 
 import aiohttp
 
@@ -35,8 +35,11 @@ from ..providers.http import HTTPClient
 from .runner import BenchRunner, LagMonitor
 from .scenario import LoadStep, PromptSpec, Scenario
 
+if TYPE_CHECKING:      # loaded only when the simulator runs in this process
+    from ..simulator import Simulator
+
 # a provider-like pace (50 tokens/s per stream): at 256 streams that is 12,800 chunks/s for the client
-PROFILE = dict(name="calib", ttft_ms=50.0, itl_ms=20.0, jitter_ms=0.0, answer_tokens=16, tokens_per_chunk=1)
+PROFILE: dict[str, Any] = dict(name="calib", ttft_ms=50.0, itl_ms=20.0, jitter_ms=0.0, answer_tokens=16, tokens_per_chunk=1)
 PROMPT = "Calibrate the clock."
 MAX_LEVEL = 256
 
@@ -85,7 +88,9 @@ class _Sim:
     """The simulator, in this process (truth read directly) or in a child process (truth over HTTP)."""
 
     def __init__(self, in_process: bool) -> None:
-        self.in_process, self.sim, self.proc, self.url = in_process, None, None, ""
+        self.in_process, self.url = in_process, ""
+        self.sim: Simulator | None = None
+        self.proc: subprocess.Popen[str] | None = None
 
     async def start(self) -> None:
         if self.in_process:
@@ -98,9 +103,11 @@ class _Sim:
                 "async def main():\n    s = Simulator([Profile(**%r)]); await s.start(); print(s.url, flush=True)\n"
                 "    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)\n    await s.stop()\n"
                 "asyncio.run(main())\n" % (PROFILE,))
-        self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, cwd=str(Path(__file__).resolve().parents[2]))
-        line = await asyncio.get_running_loop().run_in_executor(None, self.proc.stdout.readline)
+        self.proc = proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE, text=True,
+                                            cwd=str(Path(__file__).resolve().parents[2]))
+        assert proc.stdout is not None          # stdout=PIPE
+        line = await asyncio.get_running_loop().run_in_executor(None, proc.stdout.readline)
         if not line.startswith("http"):
             raise RuntimeError("the simulator process did not start")
         self.url = line.strip()
@@ -121,7 +128,8 @@ class _Sim:
         if self.sim is not None:
             await self.sim.stop()
         if self.proc is not None:
-            self.proc.stdin.close()
+            if self.proc.stdin is not None:     # stdin=PIPE: closing it tells the child to stop
+                self.proc.stdin.close()
             try:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:

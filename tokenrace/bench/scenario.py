@@ -7,20 +7,20 @@ Inline ``providers:`` are validated by the config loader's own rules, so they re
 """
 from __future__ import annotations
 
-import difflib
-import math
 import os
-import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import yaml
 
+from ..config.loader import ConfigParser
 from ..config.models import ProviderConfig, Timeouts
-from ..config.yamlmarks import MarkedDict, MarkedList, line_of, load_yaml
+from ..config.validate import nesting_guard, read_source, suggest, type_name
+from ..config.yamlmarks import MarkedDict, line_of, load_yaml, marked, plain
 from ..errors import ConfigError
-from .prompts import PromptSpec, PromptsMixin, plain as _plain, type_name as _type_name
+from .prompts import PromptSpec, PromptsParser
 
 FIELDS = ("name", "config", "simulator", "providers", "defaults", "prompts", "system", "params", "warmup",
           "repetitions", "load", "slo", "seed")
@@ -32,7 +32,7 @@ PROFILE_FIELDS = ("name", "kind", "model", "retries", "ttft_ms", "itl_ms", "jitt
                   "answer_tokens", "reasoning_tokens", "seed", "text", "usage", "fault")
 FAULT_FIELDS = ("kind", "after_tokens", "rate", "retry_after_s", "stall_s", "drip_ms")
 MAX_CONCURRENCY = 4096
-_NAME_RE = re.compile(r"[A-Za-z0-9._-]+")
+SIM_KINDS = ("openai", "anthropic", "gemini", "zhipu", "ollama")
 
 
 @dataclass(frozen=True)
@@ -85,32 +85,17 @@ class Scenario:
         return len(self.prompts) * self.repetitions * providers
 
 
-# -- helpers ----------------------------------------------------------------------------------
-
-def _suggest(word: Any, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
+# -- --set ------------------------------------------------------------------------------------
 
 def _parse_value(text: str) -> Any:
+    """A --set value as YAML (as the line-aware containers the parser expects), else the text itself."""
     try:
-        return _marked(yaml.safe_load(text)) if text.strip() else ""
-    except yaml.YAMLError:
+        return marked(yaml.safe_load(text)) if text.strip() else ""
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError):   # e.g. 2024-13-45 is no date
         return text
 
 
-def _marked(v: Any) -> Any:
-    """Plain containers as the line-aware ones the parser expects (a --set value has no lines)."""
-    if isinstance(v, dict):
-        return MarkedDict({k: _marked(x) for k, x in v.items()})
-    if isinstance(v, list):
-        out = MarkedList(_marked(x) for x in v)
-        out.lines = [1] * len(out)
-        return out
-    return v
-
-
-def apply_overrides(top: MarkedDict, sets: Sequence[str]) -> list[str]:
+def apply_overrides(top: dict[str, Any], sets: Sequence[str]) -> list[str]:
     """Apply ``--set a.b=value`` (YAML values: ``--set load.concurrency=[1,8]``); the paths set."""
     paths = []
     for item in sets:
@@ -120,15 +105,16 @@ def apply_overrides(top: MarkedDict, sets: Sequence[str]) -> list[str]:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set repetitions=5")
         parts = key.replace("[", ".").replace("]", "").split(".")
         if parts[0] not in FIELDS and not parts[0].startswith("x-"):
-            raise ConfigError(f"--set {key}: unknown field '{parts[0]}'{_suggest(parts[0], FIELDS)}")
+            raise ConfigError(f"--set {key}: unknown field '{parts[0]}'{suggest(parts[0], FIELDS)}")
         node: Any = top
-        for i, part in enumerate(parts):
+        for i, name in enumerate(parts):
             last = i == len(parts) - 1
+            part: str | int = name
             if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
-                    raise ConfigError(f"--set {key}: '{part}' is not an index of the list at "
+                if not name.isdigit() or int(name) >= len(node):
+                    raise ConfigError(f"--set {key}: '{name}' is not an index of the list at "
                                       f"'{'.'.join(parts[:i])}' (0..{len(node) - 1})")
-                part = int(part)
+                part = int(name)
             elif not isinstance(node, dict):
                 raise ConfigError(f"--set {key}: '{'.'.join(parts[:i])}' is not a mapping")
             if last:
@@ -148,47 +134,10 @@ def apply_overrides(top: MarkedDict, sets: Sequence[str]) -> list[str]:
 
 # -- the parser -------------------------------------------------------------------------------
 
-class _Parser(PromptsMixin):
+class _Parser(PromptsParser):
     def __init__(self, source: str, base_dir: Path, overrides: Sequence[str], env: Mapping[str, str]) -> None:
-        self.source, self.base_dir, self.overrides, self.env = source, base_dir, list(overrides), env
-
-    def fail(self, message: str, line: int | None, path: str | None) -> ConfigError:
-        norm = (path or "").replace("[", ".").replace("]", "")
-        for p in self.overrides:
-            if norm == p or norm.startswith(p + ".") or p.startswith(norm + ".") and norm:
-                return ConfigError(message, file=f"--set {p}", field=path or None)
-        return ConfigError(message, file=self.source, line=line, field=path or None)
-
-    def mapping(self, v: Any, line: int, path: str) -> MarkedDict:
-        if not isinstance(v, dict):
-            raise self.fail(f"must be a mapping, got {_type_name(v)}", line, path)
-        for key, dup_line, first in getattr(v, "dups", ()):
-            raise self.fail(f"duplicate key '{key}' (first at line {first})", dup_line, f"{path}.{key}".strip("."))
-        return v
-
-    def keys(self, m: MarkedDict, allowed: Sequence[str], path: str) -> None:
-        for k in m:
-            if k not in allowed and not (not path and isinstance(k, str) and k.startswith("x-")):
-                raise self.fail(f"unknown field '{k}'{_suggest(k, allowed)}", m.line_of(k),
-                                f"{path}.{k}" if path else str(k))
-
-    def number(self, v: Any, line: int, path: str, *, integer: bool = False, lo: float = 0,
-               lo_open: bool = False, hi: float = math.inf) -> float:
-        ok = isinstance(v, int) if integer else isinstance(v, (int, float))
-        if isinstance(v, bool) or not ok or not math.isfinite(v) or v < lo or (lo_open and v == lo) or v > hi:
-            what = "an integer" if integer else "a number"
-            bound = f"> {lo:g}" if lo_open else f">= {lo:g}"
-            if hi < math.inf:
-                bound += f" and <= {hi:g}"
-            raise self.fail(f"must be {what} {bound}, got {v!r}", line, path)
-        return v
-
-    def text(self, m: MarkedDict, key: str, path: str, default: Any = None) -> Any:
-        if key not in m or m[key] is None:
-            return default
-        if not isinstance(m[key], str) or not m[key].strip():
-            raise self.fail(f"must be a non-empty string, got {m[key]!r}", m.line_of(key), f"{path}{key}")
-        return m[key]
+        super().__init__(source, env, overrides)
+        self.base_dir = base_dir
 
     # -- sections --
 
@@ -196,22 +145,19 @@ class _Parser(PromptsMixin):
         if top is None:
             raise self.fail("the file is empty; expected a mapping with 'prompts'", 1, None)
         top = self.mapping(top, root_line, "")
-        self.keys(top, FIELDS, "")
+        self.check_keys(top, FIELDS, "")
         stem = Path(self.source).stem if not self.source.startswith("<") else "bench"
-        name = self.text(top, "name", "", stem)
-        if not _NAME_RE.fullmatch(name):
-            raise self.fail(f"{name!r} may only contain letters, digits, '.', '_' and '-' (it names the output "
-                            f"folder)", top.line_of("name"), "name")
+        name = self.safe_name(self.nonempty_text(top, "name", "", stem), top.line_of("name"), "name",
+                              " (it names the output folder)")
         sc = Scenario(name=name, source=self.source, base_dir=self.base_dir, prompts=self.prompts(top),
                       steps=self.load(top))
         self.sources(top, sc)
-        sc.system = self.text(top, "system", "")
+        sc.system = self.nonempty_text(top, "system", "")
         if top.get("params") is not None:
-            p = self.mapping(top["params"], top.line_of("params"), "params")
-            sc.params = _plain(p)
+            sc.params = plain(self.mapping(top["params"], top.line_of("params"), "params"))
         for key, lo, default in (("warmup", 0, 0), ("repetitions", 1, 1), ("seed", 0, 0)):
             if top.get(key) is not None:
-                setattr(sc, key, self.number(top[key], top.line_of(key), key, integer=True, lo=lo))
+                setattr(sc, key, self.integer(top[key], top.line_of(key), key, lo=lo))
             else:
                 setattr(sc, key, default)
         sc.slo = self.slo(top)
@@ -230,7 +176,7 @@ class _Parser(PromptsMixin):
             raise self.fail("'defaults' only applies to inline providers; put it in the config file",
                             top.line_of("defaults"), "defaults")
         if top.get("config") is not None:
-            value = self.text(top, "config", "")
+            value = self.nonempty_text(top, "config", "")
             path = Path(os.path.expanduser(value))
             path = path if path.is_absolute() else self.base_dir / path
             if not path.is_file():
@@ -250,34 +196,21 @@ class _Parser(PromptsMixin):
         names = []
         for i, item in enumerate(raw):
             if not isinstance(item, str) or not item:
-                raise self.fail(f"must be a provider name, got {_type_name(item)}",
+                raise self.fail(f"must be a provider name, got {type_name(item)}",
                                 line_of(raw, i, top.line_of("providers")), f"providers[{i}]")
             names.append(item)
         sc.provider_names = tuple(dict.fromkeys(names))
 
-    def inline(self, top: MarkedDict, raw: list) -> tuple[tuple[ProviderConfig, ...], dict[str, Any]]:
-        from ..config.loader import ConfigParser   # the config file's own rules and messages
-
-        cp = ConfigParser(self.source, self.env)
-        try:
-            defaults = cp.defaults(top)
-        except ConfigError as e:
-            raise self.fail(e.detail, e.line, e.field) from None
-        out, seen = [], {}
+    def inline(self, top: MarkedDict, raw: list[Any]) -> tuple[tuple[ProviderConfig, ...], dict[str, Any]]:
+        """Providers written in the scenario, by the config file's own rules and messages."""
+        pline = top.line_of("providers")
         for i, item in enumerate(raw):
             if not isinstance(item, dict):
                 raise self.fail("mix of names and definitions: give all providers as definitions here",
-                                line_of(raw, i, top.line_of("providers")), f"providers[{i}]")
-            try:
-                prov = cp.provider(item, i, line_of(raw, i, top.line_of("providers")), defaults)
-            except ConfigError as e:
-                raise self.fail(e.detail, e.line, e.field) from None
-            if prov.name in seen:
-                raise self.fail(f"duplicate provider name {prov.name!r} (first at line {seen[prov.name]})",
-                                prov.line, f"providers[{i}].name")
-            seen[prov.name] = prov.line
-            out.append(prov)
-        return tuple(out), defaults
+                                line_of(raw, i, pline), f"providers[{i}]")
+        cp = ConfigParser(self.source, self.env, self.overrides)
+        defaults = cp.defaults(top)
+        return cp.providers(raw, pline, defaults), defaults
 
     def simulator(self, v: Any, line: int) -> tuple[SimProvider, ...]:
         from ..simulator.profiles import Fault, Profile
@@ -287,33 +220,32 @@ class _Parser(PromptsMixin):
         if not isinstance(v, list) or not v:
             raise self.fail("must be true (the built-in profiles) or a list of profiles "
                             "({name, ttft_ms, itl_ms, ...})", line, "simulator")
-        out, seen = [], set()
+        out: list[SimProvider] = []
+        seen: set[str] = set()
         for i, item in enumerate(v):
             path = f"simulator[{i}]"
             m = self.mapping(item, line_of(v, i, line), path)
-            self.keys(m, PROFILE_FIELDS, path)
+            self.check_keys(m, PROFILE_FIELDS, path)
             kw: dict[str, Any] = {}
             for key in ("ttft_ms", "itl_ms", "jitter_ms"):
                 if key in m:
-                    kw[key] = float(self.number(m[key], m.line_of(key), f"{path}.{key}"))
+                    kw[key] = self.number(m[key], m.line_of(key), f"{path}.{key}")
             for key, lo in (("tokens_per_chunk", 1), ("answer_tokens", 0), ("reasoning_tokens", 0), ("seed", 0)):
                 if key in m:
-                    kw[key] = self.number(m[key], m.line_of(key), f"{path}.{key}", integer=True, lo=lo)
+                    kw[key] = self.integer(m[key], m.line_of(key), f"{path}.{key}", lo=lo)
             if "text" in m:
-                kw["text"] = self.text(m, "text", f"{path}.")
+                kw["text"] = self.nonempty_text(m, "text", path)
             if "usage" in m:
-                if not isinstance(m["usage"], bool):
-                    raise self.fail("must be true or false", m.line_of("usage"), f"{path}.usage")
-                kw["usage"] = m["usage"]
+                kw["usage"] = self.flag(m, "usage", path)
             if m.get("fault") is not None:
                 f = self.mapping(m["fault"], m.line_of("fault"), f"{path}.fault")
-                self.keys(f, FAULT_FIELDS, f"{path}.fault")
+                self.check_keys(f, FAULT_FIELDS, f"{path}.fault")
                 fkw = {k: f[k] for k in FAULT_FIELDS if k in f}
                 try:
                     kw["fault"] = Fault(**fkw)
                 except (ValueError, TypeError) as e:
                     raise self.fail(str(e), f.line, f"{path}.fault") from None
-            name = self.text(m, "name", f"{path}.")
+            name = self.nonempty_text(m, "name", path)
             if name is None:
                 raise self.fail("missing required field 'name'", m.line, f"{path}.name")
             if name in seen:
@@ -323,20 +255,18 @@ class _Parser(PromptsMixin):
                 profile = Profile(name=name, **kw)
             except (ValueError, TypeError) as e:
                 raise self.fail(str(e), m.line, path) from None
-            kind = self.text(m, "kind", f"{path}.", "openai")
-            if kind not in ("openai", "anthropic", "gemini", "zhipu", "ollama"):
-                raise self.fail(f"{kind!r} is not one of openai, anthropic, gemini, zhipu, ollama",
-                                m.line_of("kind"), f"{path}.kind")
-            retries = self.number(m["retries"], m.line_of("retries"), f"{path}.retries", integer=True) \
-                if "retries" in m else 0
-            out.append(SimProvider(profile, kind, self.text(m, "model", f"{path}.", "sim-model"), int(retries)))
+            kind = self.nonempty_text(m, "kind", path, "openai")
+            if kind not in SIM_KINDS:
+                raise self.fail(f"{kind!r} is not one of {', '.join(SIM_KINDS)}", m.line_of("kind"), f"{path}.kind")
+            retries = self.integer(m["retries"], m.line_of("retries"), f"{path}.retries") if "retries" in m else 0
+            out.append(SimProvider(profile, kind, self.nonempty_text(m, "model", path, "sim-model"), retries))
         return tuple(out)
 
     def load(self, top: MarkedDict) -> tuple[LoadStep, ...]:
         if top.get("load") is None:
             return (LoadStep(0, "concurrency", 1),)
         m = self.mapping(top["load"], top.line_of("load"), "load")
-        self.keys(m, LOAD_KINDS, "load")
+        self.check_keys(m, LOAD_KINDS, "load")
         kinds = [k for k in LOAD_KINDS if k in m]
         if len(kinds) != 1:
             raise self.fail("give exactly one of concurrency (closed loop) or rate (Poisson arrivals, req/s)",
@@ -351,25 +281,25 @@ class _Parser(PromptsMixin):
             where = f"load.{kind}[{i}]" if isinstance(v, list) else f"load.{kind}"
             xl = line_of(v, i, line) if isinstance(v, list) else line
             if kind == "concurrency":
-                x = self.number(x, xl, where, integer=True, lo=1, hi=MAX_CONCURRENCY)
+                value: float = self.integer(x, xl, where, lo=1, hi=MAX_CONCURRENCY)
             else:
-                x = float(self.number(x, xl, where, lo=0, lo_open=True, hi=100_000))
-            steps.append(LoadStep(i, kind, x))
+                value = self.number(x, xl, where, lo=0, lo_open=True, hi=100_000)
+            steps.append(LoadStep(i, kind, value))
         return tuple(steps)
 
     def slo(self, top: MarkedDict) -> dict[str, float]:
         if top.get("slo") is None:
             return {}
         m = self.mapping(top["slo"], top.line_of("slo"), "slo")
-        self.keys(m, SLO_MAX + SLO_MIN, "slo")
-        return {k: float(self.number(v, m.line_of(k), f"slo.{k}", lo=0, lo_open=True)) for k, v in m.items()}
+        self.check_keys(m, SLO_MAX + SLO_MIN, "slo")
+        return {k: self.number(v, m.line_of(k), f"slo.{k}", lo=0, lo_open=True) for k, v in m.items()}
 
 
 # -- public API -------------------------------------------------------------------------------
 
-def _mask(doc: dict) -> dict:
+def _mask(doc: dict[str, Any]) -> dict[str, Any]:
     """The scenario as run: prompts resolved, secrets replaced by ***."""
-    out = _plain(doc)
+    out: dict[str, Any] = plain(doc)
     for p in out.get("providers") or []:
         if isinstance(p, dict):
             if p.get("api_key"):
@@ -394,10 +324,8 @@ def parse_scenario(text: str, source: str = "<string>", *, base_dir: Path | None
             raise ConfigError("the top level must be a mapping", file=source, line=root_line)
         paths = apply_overrides(top, overrides)
     p = _Parser(source, base_dir or Path.cwd(), paths, os.environ if env is None else env)
-    try:
+    with nesting_guard(source):
         sc = p.scenario(top, root_line)
-    except RecursionError:
-        raise ConfigError("nested too deeply", file=source, line=1) from None
     doc = _mask(top)
     doc["name"] = sc.name
     doc["prompts"] = [m[0]["content"] if len(m) == 1 and m[0]["role"] == "user" else {"messages": list(m)}
@@ -411,13 +339,7 @@ def parse_scenario(text: str, source: str = "<string>", *, base_dir: Path | None
 def load_scenario(path: str | Path, overrides: Sequence[str] = (), *,
                   env: Mapping[str, str] | None = None) -> Scenario:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"not UTF-8 text (byte {e.start})", file=str(path)) from None
-    except OSError as e:
-        why = " (it is a directory)" if path.is_dir() else ""
-        raise ConfigError(f"cannot read the scenario: {e.strerror or e}{why}", file=str(path)) from None
+    text = read_source(path, "cannot read the scenario")
     return parse_scenario(text, str(path), base_dir=path.resolve().parent, overrides=overrides, env=env)
 
 

@@ -53,7 +53,7 @@ class _Frame:
     def __init__(self, width: int, height: int, left: int, right: int, top: int, bottom: int,
                  x_ticks: list[float], y_ticks: list[float] | None) -> None:
         self.w, self.h, self.l, self.r, self.t, self.b = width, height, left, right, top, bottom
-        self.xt, self.yt = x_ticks, y_ticks
+        self.xt, self.yt = x_ticks, y_ticks or []          # no y ticks: a chart with no y scale
 
     def x(self, v: float) -> float:
         lo, hi = self.xt[0], self.xt[-1]
@@ -69,7 +69,7 @@ class _Frame:
             x = self.x(v)
             out.append(f'<line x1="{x:.1f}" y1="{self.t}" x2="{x:.1f}" y2="{self.h - self.b}" stroke="#e5e5e5"/>')
             out.append(f'<text x="{x:.1f}" y="{self.h - self.b + 15}" text-anchor="middle" fill="#555">{fmt(v)}</text>')
-        for v in self.yt or ():
+        for v in self.yt:
             y = self.y(v)
             out.append(f'<line x1="{self.l}" y1="{y:.1f}" x2="{self.w - self.r}" y2="{y:.1f}" stroke="#e5e5e5"/>')
             out.append(f'<text x="{self.l - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#555">{fmt(v)}</text>')
@@ -111,7 +111,7 @@ def box_plot(rows: Sequence[tuple[str, Sequence[float]]], title: str, xlabel: st
     body = f.axes(xlabel)
     for i, (label, v) in enumerate(rows):
         cy, c = top + row_h * i + row_h / 2, colors[i]
-        q = {k: percentile(v, k) for k in (25, 50, 75, 90, 99)}
+        q = {k: percentile(v, k) or 0.0 for k in (25, 50, 75, 90, 99)}     # v is never empty: never None
         body.append(f'<text x="{left - 8}" y="{cy + 4:.1f}" text-anchor="end" fill="#222">{escape(label)}</text>')
         body.append(f'<line x1="{f.x(v[0]):.1f}" y1="{cy:.1f}" x2="{f.x(v[-1]):.1f}" y2="{cy:.1f}" stroke="{c}"/>')
         step = max(1, len(v) // max_points)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 HELP = "compare two bench output folders; fail on regressions (for CI)"
 DESCRIPTION = (
@@ -11,7 +12,7 @@ DESCRIPTION = (
     "absolute amount in the figure's unit). Exit 0 when no limit is crossed, 1 when one is, 2 for a usage error.")
 
 
-def add_arguments(p: argparse.ArgumentParser, add_config) -> None:
+def add_arguments(p: argparse.ArgumentParser, add_config: Callable[[argparse.ArgumentParser], None]) -> None:
     p.add_argument("old", metavar="OLD_DIR", help="the baseline run's output folder")
     p.add_argument("new", metavar="NEW_DIR", help="the new run's output folder")
     p.add_argument("--fail-on", metavar="LIMITS", action="append", default=[],

@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import json
 import sys
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from rich.console import Console
@@ -37,8 +38,8 @@ def main(args: argparse.Namespace) -> int:
 
 async def _main(args: argparse.Namespace) -> int:
     async with open_config(args.config) as cfg:
-        rows = [dict(p.public(), base_url=safe_url(p.base_url), available=p.unavailable is None,
-                     problem=p.unavailable) for p in cfg.providers]
+        rows: list[dict[str, Any]] = [dict(p.public(), base_url=safe_url(p.base_url), available=p.unavailable is None,
+                                           problem=p.unavailable) for p in cfg.providers]
         results = None
         if args.check:
             async with HTTPClient() as client:
@@ -57,7 +58,7 @@ async def _main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print(rows: list[dict], source: str | None, check: bool) -> None:
+def _print(rows: list[dict[str, Any]], source: str | None, check: bool) -> None:
     console = Console()
     t = Table(title=f"providers from {source or 'the built-in simulator'}", header_style="bold")
     for col in ("Name", "Kind", "Model", "Base URL", "Ready" if not check else "Check", *(["TTFT"] if check else [])):

@@ -7,20 +7,20 @@ set makes only its provider unavailable; outside ``providers`` it is an error.
 from __future__ import annotations
 
 import copy
-import difflib
-import math
 import os
 import re
 from collections.abc import Mapping
-from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import ConfigError
 from .models import DEFAULT_BASE_URLS, KINDS, Config, ProviderConfig, Secret, SSEEndpoint, Timeouts
-from .yamlmarks import EnvSyntaxError, MarkedDict, expand_env, line_of, load_yaml
+from .validate import UNSET, Validator, nesting_guard, read_source, type_name
+from .yamlmarks import MarkedDict, expand_env, line_of, load_yaml
 
+__all__ = ["CONFIG_ENV", "ConfigParser", "expand_env", "find_config_path", "load_config", "parse_config",
+           "read_config", "starter_text", "write_starter"]
 CONFIG_ENV = "TOKENRACE_CONFIG"
 LOCAL_NAME = "tokenrace.yaml"
 USER_PATH = (".config", "tokenrace", "config.yaml")
@@ -31,131 +31,17 @@ PROVIDER_FIELDS = ("name", "kind", "model", "base_url", "api_key", "params", "he
                    "retries", "auth")
 SSE_FIELDS = ("path", "method", "body", "text_path", "mode", "done", "event", "error_path")
 TIMEOUT_FIELDS = ("connect", "read", "total")
-AUTHS = ("key", "jwt")
-MODES = ("delta", "cumulative")
+AUTHS: tuple[Literal["key", "jwt"], ...] = ("key", "jwt")
+MODES: tuple[Literal["delta", "cumulative"], ...] = ("delta", "cumulative")
 METHODS = ("GET", "POST", "PUT", "PATCH")
 
-_NAME_RE = re.compile(r"[A-Za-z0-9._-]+")
 _HEADER_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_UNSET = object()
 
 
-# -- helpers -------------------------------------------------------------------------------
-
-_TYPE_NAMES = ((type(None), "null"), (bool, "a boolean"), (int, "an integer"), (float, "a number"),
-               (str, "a string"), (dict, "a mapping"), ((list, tuple), "a list"),
-               (date, "a date (quote it to make it a string)"))
-
-
-def _type_name(value: Any) -> str:
-    return next((name for t, name in _TYPE_NAMES if isinstance(value, t)), type(value).__name__)
-
-
-def _suggest(word: Any, choices: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _join(path: str, key: Any) -> str:
-    return f"{path}.{key}" if path else str(key)
-
-
-class ConfigParser:
-    """Validates config mappings with file:line: field errors; ``defaults()`` and ``provider()``
-    are also used for providers written inline in a bench scenario, so both files share one set of rules."""
-
-    def __init__(self, source: str, env: Mapping[str, str]) -> None:
-        self.source, self.env = source, env
-        self.missing: list[tuple[str, int]] | None = None   # a list only while inside a provider
-
-    def fail(self, message: str, line: int | None, path: str | None) -> ConfigError:
-        return ConfigError(message, file=self.source, line=line, field=path or None)
-
-    # -- values --
-
-    def sub(self, text: str, line: int, path: str) -> tuple[str, bool]:
-        """Environment-expanded ``text`` and whether a variable was missing."""
-        try:
-            value, missing = expand_env(text, self.env)
-        except EnvSyntaxError as exc:
-            raise self.fail(str(exc), line, path) from None
-        if missing and self.missing is None:
-            raise self.fail(f"missing environment variable {missing[0]}", line, path)
-        if missing:
-            self.missing.extend((name, line) for name in missing)
-        return value, bool(missing)
-
-    def mapping(self, value: Any, line: int, path: str, what: str = "a mapping") -> MarkedDict:
-        if not isinstance(value, dict):
-            raise self.fail(f"must be {what}, got {_type_name(value)}", line, path)
-        for key, dup_line, first in getattr(value, "dups", ()):
-            raise self.fail(f"duplicate key '{key}' (first at line {first})", dup_line, _join(path, key))
-        return value
-
-    def check_keys(self, m: MarkedDict, allowed: tuple[str, ...], path: str, *,
-                   elsewhere: Mapping[str, str] | None = None) -> None:
-        for key in m:
-            if key in allowed or (path == "" and isinstance(key, str) and key.startswith("x-")):
-                continue
-            where = _join(path, key)
-            if elsewhere and key in elsewhere:
-                raise self.fail(elsewhere[key], m.line_of(key), where)
-            raise self.fail(f"unknown field '{key}'{_suggest(key, allowed)}", m.line_of(key), where)
-
-    def text(self, m: MarkedDict, key: str, path: str, *, default: Any = _UNSET,
-             nullable: bool = False) -> tuple[Any, bool]:
-        """A string field, env-expanded: ``(value, missing variable?)``."""
-        if key not in m:
-            return default, False
-        value, line = m[key], m.line_of(key)
-        if value is None and nullable:
-            return None, False
-        if not isinstance(value, str):
-            hint = " (quote it)" if isinstance(value, (int, float, date)) else ""
-            raise self.fail(f"must be a string{' or null' if nullable else ''}, got {_type_name(value)}{hint}",
-                            line, f"{path}.{key}")
-        return self.sub(value, line, f"{path}.{key}")
-
-    def choice(self, m: MarkedDict, key: str, path: str, choices: tuple[str, ...], default: str,
-               *, normalize=lambda s: s) -> str:
-        value, missing = self.text(m, key, path, default=default)
-        if missing:
-            return default
-        value = normalize(value)
-        if value not in choices:
-            raise self.fail(f"{value!r} is not one of {', '.join(choices)}{_suggest(value, choices)}",
-                            m.line_of(key), f"{path}.{key}")
-        return value
-
-    def data(self, value: Any, line: int, path: str, active: set[int] | None = None) -> Any:
-        """Env-expand every string in a JSON-like value; reject what JSON cannot carry."""
-        active = set() if active is None else active
-        if isinstance(value, str):
-            return self.sub(value, line, path)[0]
-        if isinstance(value, float) and not math.isfinite(value):
-            raise self.fail("must be a finite number (JSON has no NaN or infinity)", line, path)
-        if value is None or isinstance(value, (bool, int, float)):
-            return value
-        if not isinstance(value, (dict, list)):
-            raise self.fail(f"must be JSON-like (mapping, list, string, number, boolean, null), "
-                            f"got {_type_name(value)}", line, path)
-        if id(value) in active:
-            raise self.fail("a YAML alias refers to its own container (recursive value)", line, path)
-        active.add(id(value))
-        try:
-            if isinstance(value, list):
-                return [self.data(v, line_of(value, i, line), f"{path}[{i}]", active)
-                        for i, v in enumerate(value)]
-            self.mapping(value, line, path)
-            out = {}
-            for k, v in value.items():
-                if not isinstance(k, str):
-                    raise self.fail(f"keys must be strings, got {_type_name(k)} {k!r} (quote it)",
-                                    line_of(value, k, line), path)
-                out[k] = self.data(v, line_of(value, k, line), f"{path}.{k}", active)
-            return out
-        finally:
-            active.discard(id(value))
+class ConfigParser(Validator):
+    """The rules of ``tokenrace.yaml`` on the shared :class:`Validator`. ``defaults()`` and
+    ``providers()`` also validate providers written inline in a bench scenario, so both files
+    share one set of rules and messages."""
 
     # -- shared provider/defaults fields --
 
@@ -175,7 +61,7 @@ class ConfigParser:
             if not isinstance(key, str) or not _HEADER_RE.fullmatch(key):
                 raise self.fail("is not a valid HTTP header name", line, where)
             if not isinstance(value, str):
-                raise self.fail(f"header values must be strings, got {_type_name(value)} (quote it)",
+                raise self.fail(f"header values must be strings, got {type_name(value)} (quote it)",
                                 line, where)
             value = self.sub(value, line, where)[0]
             if "\r" in value or "\n" in value:
@@ -190,21 +76,13 @@ class ConfigParser:
         t = self.mapping(m["timeout"], m.line_of("timeout"), where,
                          "a mapping like {connect: 10, read: 60, total: 600}")
         self.check_keys(t, TIMEOUT_FIELDS, where)
-        out: dict[str, float] = {}
-        for key, value in t.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-                raise self.fail(f"must be a positive number of seconds, got {value!r}",
-                                t.line_of(key), f"{where}.{key}")
-            out[key] = float(value)
-        return out
+        return {key: self.number(value, t.line_of(key), f"{where}.{key}", lo=0, lo_open=True,
+                                 expected="a positive number of seconds") for key, value in t.items()}
 
     def retries(self, m: MarkedDict, path: str) -> int | None:
         if "retries" not in m:
             return None
-        value = m["retries"]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise self.fail(f"must be an integer >= 0, got {value!r}", m.line_of("retries"), f"{path}.retries")
-        return value
+        return self.integer(m["retries"], m.line_of("retries"), f"{path}.retries", lo=0)
 
     # -- sections --
 
@@ -223,17 +101,12 @@ class ConfigParser:
         line = (p := self.mapping(raw, line, path)).line
         self.missing = None                       # name and kind identify the provider: no gaps
         name, _ = self.text(p, "name", path)
-        if name is _UNSET:
+        if name is UNSET:
             raise self.fail("missing required field 'name'", line, f"{path}.name")
-        if not _NAME_RE.fullmatch(name):
-            raise self.fail(f"{name!r} may only contain letters, digits, '.', '_' and '-'",
-                            p.line_of("name"), f"{path}.name")
-        kind, _ = self.text(p, "kind", path)
-        if kind is _UNSET:
+        self.safe_name(name, p.line_of("name"), f"{path}.name")
+        if "kind" not in p:
             raise self.fail(f"missing required field 'kind' (one of {', '.join(KINDS)})", line, f"{path}.kind")
-        if kind not in KINDS:
-            raise self.fail(f"{kind!r} is not one of {', '.join(KINDS)}{_suggest(kind, KINDS)}",
-                            p.line_of("kind"), f"{path}.kind")
+        kind = self.choice(p, "kind", path, KINDS, "")
         elsewhere = {k: f"'{k}' only applies to kind sse" for k in SSE_FIELDS if kind != "sse"}
         if kind != "zhipu":
             elsewhere["auth"] = "'auth' only applies to kind zhipu"
@@ -299,36 +172,38 @@ class ConfigParser:
         top, root_line = load_yaml(text, self.source)
         if top is None:
             raise self.fail("the file is empty; expected a mapping with a 'providers' list", 1, None)
-        self.mapping(top, root_line, "", "a mapping with a 'providers' list (the top level)")
+        top = self.mapping(top, root_line, "", "a mapping with a 'providers' list (the top level)")
         self.check_keys(top, TOP_FIELDS, "")
         defaults = self.defaults(top)
         if "providers" not in top:
             raise self.fail("missing required field: a list of providers", top.line, "providers")
         raw, pline = top["providers"], top.line_of("providers")
         if not isinstance(raw, list):
-            raise self.fail(f"must be a list of providers, got {_type_name(raw)}", pline, "providers")
+            raise self.fail(f"must be a list of providers, got {type_name(raw)}", pline, "providers")
         if not raw:
             raise self.fail("is empty: configure at least one provider", pline, "providers")
-        providers: list[ProviderConfig] = []
+        return Config(providers=self.providers(raw, pline, defaults), defaults=defaults, source=self.source)
+
+    def providers(self, raw: list[Any], line: int, defaults: dict[str, Any]) -> tuple[ProviderConfig, ...]:
+        """The ``providers`` list (written at ``line``): each validated, names unique."""
+        out: list[ProviderConfig] = []
         seen: dict[str, int] = {}
         for i, item in enumerate(raw):
-            prov = self.provider(item, i, line_of(raw, i, pline), defaults)
+            prov = self.provider(item, i, line_of(raw, i, line), defaults)
             if prov.name in seen:
                 raise self.fail(f"duplicate provider name {prov.name!r} (first defined at line {seen[prov.name]}, "
                                 f"again at line {prov.line})", prov.line, f"providers[{i}].name")
             seen[prov.name] = prov.line or 0
-            providers.append(prov)
-        return Config(providers=tuple(providers), defaults=defaults, source=self.source)
+            out.append(prov)
+        return tuple(out)
 
 
 # -- public API ----------------------------------------------------------------------------
 
 def parse_config(text: str, source: str = "<string>", *, env: Mapping[str, str] | None = None) -> Config:
     """Validate YAML text into a :class:`Config` (``source`` names the file in errors)."""
-    try:
+    with nesting_guard(source):
         return ConfigParser(source, os.environ if env is None else env).config(text)
-    except RecursionError:   # load_yaml catches the parser's; this guards the walk over values
-        raise ConfigError("nested too deeply", file=source, line=1) from None
 
 
 def find_config_path(explicit: str | None = None, *, env: Mapping[str, str] | None = None,
@@ -363,13 +238,7 @@ def find_config_path(explicit: str | None = None, *, env: Mapping[str, str] | No
 
 def read_config(path: Path, *, env: Mapping[str, str] | None = None) -> Config:
     """Read and parse one file."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text (byte {exc.start})", file=str(path)) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
-    return parse_config(text, str(path), env=env)
+    return parse_config(read_source(path), str(path), env=env)
 
 
 def load_config(explicit: str | None = None, *, env: Mapping[str, str] | None = None,

@@ -14,7 +14,7 @@ offending source line, so a key pasted into a broken file is not echoed back.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from typing import Any
 
 import yaml
@@ -61,6 +61,26 @@ def line_of(container: Any, key: Any, default: int) -> int:
     return default
 
 
+def plain(value: Any) -> Any:
+    """``value`` with its marked containers as plain dicts and lists (nothing of the loader leaks out)."""
+    if isinstance(value, dict):
+        return {k: plain(x) for k, x in value.items()}
+    if isinstance(value, list):
+        return [plain(x) for x in value]
+    return value
+
+
+def marked(value: Any) -> Any:
+    """Plain containers as marked ones (every line 1): for values that come from no file, such as ``--set``."""
+    if isinstance(value, dict):
+        return MarkedDict({k: marked(x) for k, x in value.items()})
+    if isinstance(value, list):
+        out = MarkedList(marked(x) for x in value)
+        out.lines = [1] * len(out)
+        return out
+    return value
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader whose mappings and sequences remember their marks."""
 
@@ -73,7 +93,7 @@ class _Loader(yaml.SafeLoader):
                                    node.start_mark) from None
 
 
-def _construct_map(loader: _Loader, node: Any):
+def _construct_map(loader: _Loader, node: Any) -> Iterator[MarkedDict]:
     data = MarkedDict()
     data.line = node.start_mark.line + 1
     yield data
@@ -96,7 +116,7 @@ def _construct_map(loader: _Loader, node: Any):
         data.lines[key] = key_node.start_mark.line + 1
 
 
-def _construct_seq(loader: _Loader, node: Any):
+def _construct_seq(loader: _Loader, node: Any) -> Iterator[MarkedList]:
     data = MarkedList()
     data.line = node.start_mark.line + 1
     data.lines = [item.start_mark.line + 1 for item in node.value]

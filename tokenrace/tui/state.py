@@ -109,14 +109,13 @@ class RunState:
         """Fold one message in; returns the provider it concerned (None for run-wide ones)."""
         if isinstance(msg, RunStarted):
             fresh = RunState(msg.run_id, msg.prompt, dict(msg.params), status="running", replay=msg.replay)
-            for p in msg.providers:
-                fresh.provider(p["name"], p.get("kind", ""), p.get("model", ""))
-                fresh.providers[p["name"]].status = "waiting"
+            for info in msg.providers:
+                fresh.provider(info["name"], info.get("kind", ""), info.get("model", "")).status = "waiting"
             self.__dict__.update(fresh.__dict__)
             return None
         if isinstance(msg, Reset):
-            for p in self.providers.values():
-                self.providers[p.name] = ProviderState(p.name, p.kind, p.model, status="waiting")
+            for old in list(self.providers.values()):
+                self.providers[old.name] = ProviderState(old.name, old.kind, old.model, status="waiting")
             return None
         if isinstance(msg, RunEnd):
             self.status = msg.status or "done"

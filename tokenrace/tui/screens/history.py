@@ -7,6 +7,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
@@ -78,7 +79,7 @@ class HistoryScreen(Screen[str | None]):
         table = self.query_one(DataTable)
         if not table.row_count:
             return
-        row_key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
+        row_key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key
         self.dismiss(str(row_key.value))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

@@ -1,8 +1,11 @@
 """The race screen: prompt, one pane per provider, the comparison table, the key bindings."""
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -42,7 +45,7 @@ class MainScreen(Screen):
         yield Footer(compact=True, show_command_palette=False)   # Ctrl+P still opens it (see F1)
 
     def on_mount(self) -> None:
-        self._dirty: dict[str, tuple[dict, list[float]]] = {}
+        self._dirty: dict[str, tuple[dict[str, Any], list[float]]] = {}
         self.set_interval(TABLE_REFRESH_S, self.flush_table)
         prompt = self.query_one(PromptInput)
         if self.mask:
@@ -70,7 +73,7 @@ class MainScreen(Screen):
 
     def focused_provider(self) -> str | None:
         """The pane with focus (or holding it), else the table's highlighted row."""
-        node = self.focused
+        node: DOMNode | None = self.focused
         while node is not None:
             if isinstance(node, ProviderPane):
                 return node.provider

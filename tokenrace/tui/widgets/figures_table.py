@@ -7,13 +7,16 @@ Click a header, or press ``s`` with the table focused, to sort; press it again t
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rich.color import Color
 from rich.text import Text
 from textual.binding import Binding
+from textual.coordinate import Coordinate
 from textual.renderables.sparkline import Sparkline
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from ...render import STATUS_STYLE, fmt_ms, fmt_rate
 from .provider_pane import MASK, fmt_seconds, fmt_tokens
@@ -61,9 +64,10 @@ class FiguresTable(DataTable):
         self.clear()
         self.figures, self.rates, self._shown = {}, {}, {}
         width = max([len(n) for n in providers] + [8])
-        if self.columns["provider"].width != width:
-            self.columns["provider"].width = width
-            self.columns["provider"].auto_width = False
+        column = self.columns[ColumnKey("provider")]
+        if column.width != width:
+            column.width = width
+            column.auto_width = False
         for name in providers:
             self.figures[name] = {"status": "idle"}
             self.rates[name] = []
@@ -73,7 +77,7 @@ class FiguresTable(DataTable):
     def set_row(self, name: str, figures: dict[str, Any], rates: list[float] | None = None) -> None:
         self.set_rows({name: (figures, rates)})
 
-    def set_rows(self, rows: dict[str, tuple[dict[str, Any], list[float] | None]]) -> None:
+    def set_rows(self, rows: Mapping[str, tuple[dict[str, Any], list[float] | None]]) -> None:
         """New figures (and rate samples) for some providers; one re-render and re-sort for all."""
         for name, (figures, rates) in rows.items():
             if name not in self.figures:
@@ -91,7 +95,7 @@ class FiguresTable(DataTable):
         if not self.row_count:
             return None
         try:
-            return str(self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value)
+            return str(self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value)
         except Exception:
             return None
 

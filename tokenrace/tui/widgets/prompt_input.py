@@ -1,6 +1,8 @@
 """The prompt: Enter runs it, Shift+Enter (or Ctrl+J, Alt+Enter) starts a new line, Up/Down walk history."""
 from __future__ import annotations
 
+from typing import Any
+
 from textual import events
 from textual.binding import Binding
 from textual.message import Message
@@ -23,7 +25,7 @@ class PromptInput(TextArea):
             super().__init__()
             self.prompt = prompt
 
-    def __init__(self, *, prompts: list[str] | None = None, **kw) -> None:
+    def __init__(self, *, prompts: list[str] | None = None, **kw: Any) -> None:
         kw.setdefault("placeholder", "Type a prompt — Enter runs it, Shift+Enter or Ctrl+J adds a line")
         kw.setdefault("soft_wrap", True)
         kw.setdefault("show_line_numbers", False)
