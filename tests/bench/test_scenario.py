@@ -188,8 +188,9 @@ def test_set_on_an_inline_provider_names_the_option(tmp_path):
     path = write(tmp_path, "prompts: [a]\nproviders:\n  - {name: p, kind: openai, model: m}\n")
     with pytest.raises(ConfigError) as e:
         load_scenario(path, ["providers.0.kind=opnai"])
-    assert str(e.value) == ("--set providers.0.kind: providers[0].kind: 'opnai' is not one of openai, anthropic, "
-                            "gemini, zhipu, ollama, sse (did you mean 'openai'?)")
+    assert str(e.value) == ("--set providers.0.kind: providers[0].kind: 'opnai' is not one of openai, "
+                            "openai-responses, anthropic, gemini, zhipu, ollama, azure, bedrock, cohere, sse "
+                            "(did you mean 'openai'?)")
     assert load_scenario(path, ["providers.0.model=n"]).inline_providers[0].model == "n"
 
 

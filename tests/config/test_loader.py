@@ -158,8 +158,9 @@ def test_errors_name_file_line_and_field(text, line, field, detail):
 
 def test_kind_typo_message_is_exact():
     text = OK + "  - name: b\n    kind: opnai\n    model: m\n"
-    assert str(error(text)) == (f"{SRC}:6: providers[1].kind: 'opnai' is not one of openai, anthropic, "
-                                "gemini, zhipu, ollama, sse (did you mean 'openai'?)")
+    assert str(error(text)) == (f"{SRC}:6: providers[1].kind: 'opnai' is not one of openai, openai-responses, "
+                                "anthropic, gemini, zhipu, ollama, azure, bedrock, cohere, sse "
+                                "(did you mean 'openai'?)")
 
 
 def test_duplicate_provider_names_name_both_lines():

@@ -7,16 +7,24 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ..secrets import Redactor, sensitive_header
 
-KINDS = ("openai", "anthropic", "gemini", "zhipu", "ollama", "sse")
+KINDS = ("openai", "openai-responses", "anthropic", "gemini", "zhipu", "ollama", "azure", "bedrock", "cohere", "sse")
 
-DEFAULT_BASE_URLS = {
+DEFAULT_BASE_URLS: dict[str, str | None] = {
     "openai": "https://api.openai.com/v1",
+    "openai-responses": "https://api.openai.com/v1",
     "anthropic": "https://api.anthropic.com",
     "gemini": "https://generativelanguage.googleapis.com",
     "zhipu": "https://open.bigmodel.cn",
     "ollama": "http://127.0.0.1:11434",
-    "sse": None,  # no sensible default: a home-made endpoint must name its URL
+    "azure": None,    # https://RESOURCE.openai.azure.com: the resource is yours to name
+    "bedrock": None,  # https://bedrock-runtime.{region}.amazonaws.com, from the region
+    "cohere": "https://api.cohere.com",
+    "sse": None,      # no sensible default: a home-made endpoint must name its URL
 }
+# the environment variable each kind's starter config and the README use for its key
+KEY_ENV = {"openai": "OPENAI_API_KEY", "openai-responses": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY",
+           "gemini": "GEMINI_API_KEY", "zhipu": "ZHIPU_API_KEY", "azure": "AZURE_OPENAI_API_KEY",
+           "bedrock": "AWS_BEARER_TOKEN_BEDROCK", "cohere": "CO_API_KEY"}
 
 
 class Secret:
@@ -74,6 +82,18 @@ class SSEEndpoint:
 
 
 @dataclass(frozen=True)
+class VertexTarget:
+    """Vertex AI for kind gemini: the Google Cloud project and location (``global`` has no region)."""
+
+    project: str
+    location: str = "us-central1"
+
+    def host(self) -> str:
+        return "https://aiplatform.googleapis.com" if self.location == "global" else \
+            f"https://{self.location}-aiplatform.googleapis.com"
+
+
+@dataclass(frozen=True)
 class ProviderConfig:
     """One provider: a label, a wire format, a model and how to reach it."""
 
@@ -88,6 +108,11 @@ class ProviderConfig:
     retries: int = 2                                 # retries before any output on 408/429/5xx/connect errors
     auth: Literal["key", "jwt"] = "key"              # zhipu: send the raw key or a JWT made from it
     endpoint: SSEEndpoint | None = None              # kind: sse only
+    deployment: str | None = None                    # azure: the deployment (None: the v1 API, model = deployment)
+    api_version: str | None = None                   # azure: the api-version with a deployment
+    vertex: VertexTarget | None = None               # gemini: reach Vertex AI instead of the Gemini API
+    region: str | None = None                        # bedrock: the AWS region (default $AWS_REGION, us-east-1)
+    api_key_command: tuple[str, ...] | None = None   # run (no shell) to get the key; re-run after a 401
     unavailable: str | None = None                   # set when the provider cannot run (e.g. missing env var)
     line: int | None = None                          # where it was defined, for error messages
     secrets: tuple[Secret, ...] = field(default=(), repr=False, compare=False)  # ${VAR} values used in it
