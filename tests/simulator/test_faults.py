@@ -9,12 +9,12 @@ import time
 import aiohttp
 import pytest
 
-from tokenrace.simulator import Fault, Profile
+from tokenrace.simulator import Fault, FaultKind, Profile
 
 from .helpers import PROVIDER_WIRES, WIRES, decode, fetch, request_for, sse_events
 
 
-def _faulty(sim, kind: str, **kw) -> str:
+def _faulty(sim, kind: FaultKind, **kw) -> str:
     sim.add_profile(Profile("bad", ttft_ms=5, itl_ms=1, answer_tokens=10, reasoning_tokens=2,
                             fault=Fault(kind, **kw)))
     return "bad"

@@ -20,11 +20,13 @@ EMOJI = re.compile(r"[\U0001F300-\U0001FAFF\u2600-\u27BF]")
 
 def test_default_profiles():
     by = {p.name: p for p in DEFAULT_PROFILES}
-    assert list(by) == ["sim-openai", "sim-anthropic", "sim-gemini", "sim-zhipu", "sim-ollama", "sim-custom"]
+    assert list(by) == ["sim-openai", "sim-anthropic", "sim-gemini", "sim-zhipu", "sim-ollama", "sim-custom",
+                        "sim-responses", "sim-azure", "sim-vertex", "sim-bedrock", "sim-cohere"]
     assert (by["sim-openai"].ttft_ms, by["sim-openai"].itl_ms, by["sim-openai"].answer_tokens) == (120, 12, 80)
     assert by["sim-anthropic"].reasoning_tokens == 24 and by["sim-gemini"].tokens_per_chunk == 5
     assert by["sim-zhipu"].reasoning_tokens == 40 and by["sim-ollama"].ttft_ms == 600
-    assert len({(p.ttft_ms, p.itl_ms) for p in DEFAULT_PROFILES}) == 6
+    assert by["sim-azure"].tokens_per_chunk == 4 and by["sim-responses"].reasoning_tokens == 30
+    assert len({(p.ttft_ms, p.itl_ms) for p in DEFAULT_PROFILES}) == len(DEFAULT_PROFILES)
 
 
 @pytest.mark.parametrize("profile", DEFAULT_PROFILES, ids=lambda p: p.name)
@@ -127,4 +129,5 @@ async def test_serve_prints_urls_and_stops_on_cancel(monkeypatch, capsys):
     with pytest.raises(asyncio.CancelledError):
         await task
     out = capsys.readouterr().out
-    assert re.search(r"only: openai http://127\.0\.0\.1:\d+/only/v1 ", out)
+    assert re.search(r"only: openai/openai-responses http://127\.0\.0\.1:\d+/only/v1 ", out)
+    assert re.search(r"anthropic/gemini/zhipu/ollama/sse/azure/vertex/bedrock/cohere http://127\.0\.0\.1:\d+/only\n", out)

@@ -1,11 +1,13 @@
 """The bytes of self-hosted and home-made servers: llama-cpp-python, Ollama's native NDJSON, and the
-origin documents' custom ``/chat`` (cumulative), ``/chat/stream`` and ``/chat/events`` endpoints."""
+origin documents' custom endpoints: ``/chat`` (cumulative plain text), ``/chat/stream``, ``/chat/events``,
+a ChatGLM-style ``/chatglm/chat`` (cumulative JSON strings, sse-starlette framing) and a Go gin relay
+(``GET /gin/chat?question=``, gin-contrib/sse framing)."""
 from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
 
-from .formats import MALFORMED, Encoder, StreamContext, _rand, compact, go_json, sse
+from .base import HEX, MALFORMED, Encoder, StreamContext, compact, go_json, rand_str, sse
 
 
 class LlamaCppEncoder(Encoder):
@@ -13,11 +15,14 @@ class LlamaCppEncoder(Encoder):
 
     wire = "llamacpp"
     content_type = "text/event-stream; charset=utf-8"
+    default_model = "smollm2"
+    reasoning_shape = True
+    finish_words = ("stop", "length", "stop")
     ping_every = 8
 
     def __init__(self, ctx: StreamContext) -> None:
         super().__init__(ctx)
-        h = _rand(self.rng, 32, "0123456789abcdef")
+        h = rand_str(self.rng, 32, HEX)
         self.id = f"chatcmpl-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def _chunk(self, delta: dict, finish: str | None = None) -> bytes:
@@ -35,7 +40,7 @@ class LlamaCppEncoder(Encoder):
         return [self._chunk({"content": text})]
 
     def finish(self, total_ns: int = 0, eval_ns: int = 0) -> list[bytes]:
-        return [self._chunk({}, "length" if self.ctx.capped else "stop"), sse("[DONE]")]
+        return [self._chunk({}, self.finish_word()), sse("[DONE]")]
 
     def error_after(self) -> list[bytes]:
         err = {"message": "llama_decode returned -1", "type": "internal_server_error", "param": None, "code": None}
@@ -50,6 +55,9 @@ class OllamaEncoder(Encoder):
 
     wire = "ollama"
     content_type = "application/x-ndjson"
+    default_model = "llama3.2"
+    reasoning_shape = True
+    finish_words = ("stop", "length", "stop")
 
     def _created_at(self) -> str:
         now = self.ctx.clock().astimezone(timezone.utc)
@@ -67,7 +75,7 @@ class OllamaEncoder(Encoder):
         return [self._line({"role": "assistant", "content": text})]
 
     def finish(self, total_ns: int = 0, eval_ns: int = 0) -> list[bytes]:
-        extra: dict = {"done": True, "done_reason": "length" if self.ctx.capped else "stop"}
+        extra: dict = {"done": True, "done_reason": self.finish_word()}
         if self.ctx.usage:
             load = 1_334_875
             extra.update(total_duration=total_ns, load_duration=load, prompt_eval_count=self.ctx.prompt_tokens,
@@ -126,3 +134,47 @@ class ChatEventsEncoder(Encoder):
 
     def error_after(self) -> list[bytes]:
         return [sse(json.dumps({"error": "generation failed"}), event="error")]
+
+
+class ChatGLMEncoder(Encoder):
+    """ChatGLM-style ``POST /chatglm/chat``: each event's data is the whole answer so far as a JSON string
+    (``data: "你好"``), written by sse-starlette: CRLF line ends, starlette's ``; charset=utf-8``."""
+
+    wire = "chatglm"
+    content_type = "text/event-stream; charset=utf-8"
+    eol = "\r\n"
+
+    def __init__(self, ctx: StreamContext) -> None:
+        super().__init__(ctx)
+        self.sofar = ""
+
+    def headers(self) -> dict[str, str]:
+        return {"Cache-Control": "no-store", "Connection": "keep-alive", "X-Accel-Buffering": "no"}
+
+    def _text(self, text: str, last: bool) -> list[bytes]:
+        self.sofar += text
+        return [sse(json.dumps(self.sofar, ensure_ascii=False), eol=self.eol)]
+
+    def error_after(self) -> list[bytes]:
+        return [sse(json.dumps({"error": "generation failed"}), event="error", eol=self.eol)]
+
+
+def gin_event(event: str, data: str) -> bytes:
+    """gin-contrib/sse ``Encode`` of a string: LF in data starts another ``data:`` line, CR becomes ``\\r``."""
+    data = data.replace("\n", "\ndata: ").replace("\r", "\\r")
+    return f"event: {event}\ndata: {data}\n\n".encode("utf-8")
+
+
+class GinRelayEncoder(Encoder):
+    """A Go gin relay, ``GET /gin/chat?question=...``: ``c.SSEvent("chat", delta)`` per chunk, then the
+    handler returns (a clean end of the chunked body, no ``[DONE]``)."""
+
+    wire = "gin_relay"
+    content_type = "text/event-stream;charset=utf-8"
+    plain_text = True
+
+    def _text(self, text: str, last: bool) -> list[bytes]:
+        return [gin_event("chat", text)]
+
+    def error_after(self) -> list[bytes]:
+        return [gin_event("error", "upstream error: stream closed unexpectedly")]

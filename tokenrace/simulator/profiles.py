@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Literal, get_args
 
-FaultKind = Literal["http_429", "http_500", "http_401", "error_after", "truncate", "stall", "drip", "malformed"]
+FaultKind = Literal["http_429", "http_500", "http_401", "error_after", "truncate", "stall", "drip", "malformed",
+                    "content_filter"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
-MID_STREAM_FAULTS = ("error_after", "truncate", "stall", "malformed")   # fire after ``after_tokens`` answer tokens
+# these fire after ``after_tokens`` answer tokens; content_filter then ends the answer as the provider's
+# filter does (Azure finish_reason "content_filter", Gemini "SAFETY", ...): a proper end, not an error
+MID_STREAM_FAULTS = ("error_after", "truncate", "stall", "malformed", "content_filter")
 _NAME_RE = re.compile(r"[A-Za-z0-9._-]+")
 
 
@@ -25,7 +28,7 @@ class Fault:
     """A fault injected into some of a profile's responses."""
 
     kind: FaultKind
-    after_tokens: int = 0                 # error_after/truncate/stall/malformed: answer tokens sent first
+    after_tokens: int = 0                 # error_after/truncate/stall/malformed/content_filter: answer tokens first
     rate: float = 1.0                     # fraction of requests hit (deterministic, see :meth:`hits`)
     retry_after_s: float | None = 1.0     # http_429: the provider's own retry hint (None: no hint)
     stall_s: float = 5.0                  # stall: silence this long mid-stream, then continue normally
@@ -78,6 +81,13 @@ DEFAULT_PROFILES: tuple[Profile, ...] = (
     Profile("sim-zhipu", ttft_ms=250, itl_ms=18, jitter_ms=4, answer_tokens=60, reasoning_tokens=40),
     Profile("sim-ollama", ttft_ms=600, itl_ms=30, jitter_ms=6, answer_tokens=60),
     Profile("sim-custom", ttft_ms=200, itl_ms=25, jitter_ms=5, answer_tokens=50),
+    Profile("sim-responses", ttft_ms=300, itl_ms=15, jitter_ms=4, answer_tokens=70, reasoning_tokens=30),
+    Profile("sim-azure", ttft_ms=280, itl_ms=45, jitter_ms=8, tokens_per_chunk=4, answer_tokens=80),   # filter bursts
+    Profile("sim-vertex", ttft_ms=420, itl_ms=55, jitter_ms=10, tokens_per_chunk=5, answer_tokens=80,
+            reasoning_tokens=12),
+    Profile("sim-bedrock", ttft_ms=500, itl_ms=22, jitter_ms=6, tokens_per_chunk=2, answer_tokens=70,
+            reasoning_tokens=20),
+    Profile("sim-cohere", ttft_ms=330, itl_ms=16, jitter_ms=4, answer_tokens=60),
 )
 
 
@@ -271,12 +281,16 @@ class StreamPlan:
 
 
 def plan_stream(profile: Profile, prompt: str, max_tokens: int | None = None, fault: Fault | None = None,
-                n: int = 0, with_reasoning: bool = True) -> StreamPlan:
+                n: int = 0, with_reasoning: bool = True, reasoning_in_max: bool = False) -> StreamPlan:
     """What to send when: reasoning chunks, then answer chunks, split where a mid-stream fault fires.
 
     ``n`` is the request's number for this profile (it seeds the jitter); ``with_reasoning=False`` for
-    formats without a reasoning shape."""
+    formats without a reasoning shape; ``reasoning_in_max``: the max tokens covers reasoning too (the
+    Responses API's ``max_output_tokens``), so thinking can use up the whole budget."""
     reasoning = reasoning_tokens(profile, prompt) if with_reasoning else []
+    if reasoning_in_max and max_tokens is not None and max_tokens >= 0:
+        reasoning = reasoning[:max_tokens]
+        max_tokens -= len(reasoning)
     answer = answer_tokens(profile, prompt, max_tokens)
     capped = len(answer) < len(answer_tokens(profile, prompt))
     tpc = profile.tokens_per_chunk
