@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ class Reply:
     status: int = 200
     piece: int = 0                  # 0: one write; n: write n bytes at a time
     headers: dict = field(default_factory=dict)
+    seed: int | None = None         # random splits: pieces of 1..64 bytes drawn from this seed
 
 
 class ReplayServer:
@@ -39,7 +41,13 @@ class ReplayServer:
         r = self.reply
         resp = web.StreamResponse(status=r.status, headers={"Content-Type": r.content_type, **r.headers})
         await resp.prepare(request)
-        if r.piece:
+        if r.seed is not None:
+            rng, i = random.Random(r.seed), 0
+            while i < len(r.body):
+                n = rng.randint(1, 64)
+                await resp.write(r.body[i:i + n])
+                i += n
+        elif r.piece:
             for i in range(0, len(r.body), r.piece):
                 await resp.write(r.body[i:i + r.piece])
         else:

@@ -207,7 +207,7 @@ def test_full_provider_and_source():
     assert (p.retries, p.auth, p.endpoint, p.unavailable, p.line) == (0, "key", None, None, 2)
 
 
-@pytest.mark.parametrize("kind", [k for k in KINDS if k != "sse"])
+@pytest.mark.parametrize("kind", [k for k in KINDS if DEFAULT_BASE_URLS[k]])
 def test_default_base_url_per_kind(kind):
     p = one(f"    kind: {kind}\n    model: m\n")
     assert p.base_url == DEFAULT_BASE_URLS[kind].rstrip("/")

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tokenrace.config.models import ProviderConfig, SSEEndpoint
+from tokenrace.config.models import ProviderConfig, Secret, SSEEndpoint
 from tokenrace.metrics import compute
 from tokenrace.providers.stream import stream_provider
 from tokenrace.request import ChatRequest
@@ -21,23 +21,25 @@ def provider_for(name: str, spec: dict, base_url: str) -> ProviderConfig:
     if spec["kind"] == "sse":
         endpoint = SSEEndpoint(path="/chat", text_path=exp.get("text_path"), mode=exp.get("mode", "delta"),
                                done=exp.get("done"), event=exp.get("event"))
+    key = Secret("bedrock-api-key-for-tests") if spec["kind"] == "bedrock" else None   # no SigV4 here
     return ProviderConfig(name="p-" + name.split(".")[0], kind=spec["kind"], model="m", base_url=base_url,
-                          endpoint=endpoint, retries=0)
+                          endpoint=endpoint, retries=0, api_key=key)
 
 
-async def run_fixture(replay, http_client, name: str, piece: int):
+async def run_fixture(replay, http_client, name: str, piece: int, seed: int | None = None):
     spec = EXPECTED[name]
-    replay.reply = Reply((FIXTURES / name).read_bytes(), spec["content_type"], piece=piece)
+    replay.reply = Reply((FIXTURES / name).read_bytes(), spec["content_type"], piece=piece, seed=seed)
     cfg = provider_for(name, spec, replay.url)
     events = []
     await stream_provider(http_client, cfg, ChatRequest.from_prompt("hi"), events.append)
     return spec["expect"], compute(events)
 
 
-@pytest.mark.parametrize("piece", [0, 1, 7], ids=["whole", "1-byte-writes", "7-byte-writes"])
+@pytest.mark.parametrize("piece, seed", [(0, None), (1, None), (7, None), (0, 1), (0, 2)],
+                         ids=["whole", "1-byte-writes", "7-byte-writes", "random-splits-1", "random-splits-2"])
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-async def test_fixture_stream(replay, http_client, name, piece):
-    exp, res = await run_fixture(replay, http_client, name, piece)
+async def test_fixture_stream(replay, http_client, name, piece, seed):
+    exp, res = await run_fixture(replay, http_client, name, piece, seed)
     assert res.status == exp["status"], res.error
     assert res.text == exp["text"]
     if "reasoning" in exp:

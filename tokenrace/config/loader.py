@@ -9,13 +9,14 @@ from __future__ import annotations
 import copy
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ConfigError
-from .models import DEFAULT_BASE_URLS, KINDS, Config, ProviderConfig, Secret, SSEEndpoint, Timeouts
+from .models import DEFAULT_BASE_URLS, KINDS, Config, ProviderConfig, Secret, SSEEndpoint, Timeouts, VertexTarget
 from .validate import UNSET, Validator, nesting_guard, read_source, type_name
 from .yamlmarks import MarkedDict, expand_env, line_of, load_yaml
 
@@ -27,8 +28,11 @@ USER_PATH = (".config", "tokenrace", "config.yaml")
 
 TOP_FIELDS = ("providers", "defaults")
 DEFAULT_FIELDS = ("params", "headers", "timeout", "retries")
-PROVIDER_FIELDS = ("name", "kind", "model", "base_url", "api_key", "params", "headers", "timeout",
-                   "retries", "auth")
+PROVIDER_FIELDS = ("name", "kind", "model", "base_url", "api_key", "api_key_command", "params", "headers",
+                   "timeout", "retries")
+KIND_FIELDS = {"zhipu": ("auth",), "azure": ("deployment", "api_version"), "gemini": ("vertex",),
+               "bedrock": ("region",)}
+VERTEX_FIELDS = ("project", "location")
 SSE_FIELDS = ("path", "method", "body", "text_path", "mode", "done", "event", "error_path")
 TIMEOUT_FIELDS = ("connect", "read", "total")
 AUTHS: tuple[Literal["key", "jwt"], ...] = ("key", "jwt")
@@ -91,7 +95,8 @@ class ConfigParser(Validator):
             return {}
         d = self.mapping(top["defaults"], top.line_of("defaults"), "defaults")
         self.check_keys(d, DEFAULT_FIELDS, "defaults", elsewhere={
-            k: f"'{k}' cannot be a default; set it on each provider" for k in PROVIDER_FIELDS + SSE_FIELDS})
+            k: f"'{k}' cannot be a default; set it on each provider"
+            for k in PROVIDER_FIELDS + SSE_FIELDS + sum(KIND_FIELDS.values(), ())})
         found = {"params": self.params(d, "defaults"), "headers": self.headers(d, "defaults"),
                  "timeout": self.timeout(d, "defaults"), "retries": self.retries(d, "defaults")}
         return {k: v for k, v in found.items() if v is not None}
@@ -108,9 +113,11 @@ class ConfigParser(Validator):
             raise self.fail(f"missing required field 'kind' (one of {', '.join(KINDS)})", line, f"{path}.kind")
         kind = self.choice(p, "kind", path, KINDS, "")
         elsewhere = {k: f"'{k}' only applies to kind sse" for k in SSE_FIELDS if kind != "sse"}
-        if kind != "zhipu":
-            elsewhere["auth"] = "'auth' only applies to kind zhipu"
-        allowed = tuple(k for k in PROVIDER_FIELDS + SSE_FIELDS if k not in elsewhere)
+        for owner, names in KIND_FIELDS.items():
+            if kind != owner:
+                elsewhere.update((k, f"'{k}' only applies to kind {owner}") for k in names)
+        every = PROVIDER_FIELDS + SSE_FIELDS + sum(KIND_FIELDS.values(), ())
+        allowed = tuple(k for k in every if k not in elsewhere)
         self.check_keys(p, allowed, path, elsewhere=elsewhere)
 
         self.missing = []
@@ -118,25 +125,40 @@ class ConfigParser(Validator):
         if not model and kind != "sse" and not model_missing:
             raise self.fail(f"missing required field 'model' (kind {kind} needs one)",
                             p.line_of("model") if "model" in p else line, f"{path}.model")
+        vertex = self.vertex(p, path) if "vertex" in p else None
+        region = None
+        if kind == "bedrock":
+            region = self.text(p, "region", path, default=None, nullable=True)[0] or \
+                self.env.get("AWS_REGION") or self.env.get("AWS_DEFAULT_REGION") or "us-east-1"
         base_url, url_missing = self.text(p, "base_url", path, default=None, nullable=True)
         if not url_missing:
             if not base_url:
-                base_url = DEFAULT_BASE_URLS.get(kind)
+                base_url = (vertex.host() if vertex else f"https://bedrock-runtime.{region}.amazonaws.com"
+                            if kind == "bedrock" else DEFAULT_BASE_URLS.get(kind))
                 if not base_url:
-                    raise self.fail(f"kind {kind} needs a base_url (e.g. http://localhost:8000)",
+                    example = "https://RESOURCE.openai.azure.com" if kind == "azure" else "http://localhost:8000"
+                    raise self.fail(f"kind {kind} needs a base_url (e.g. {example})",
                                     p.line_of("base_url") if "base_url" in p else line, f"{path}.base_url")
             if not base_url.lower().startswith(("http://", "https://")):
                 raise self.fail("must start with http:// or https://",
                                 p.line_of("base_url"), f"{path}.base_url")
         base_url = (base_url or "").rstrip("/")
+        first_secret = len(self.env_values)      # ${VAR} values from here on are this provider's secrets
         api_key, _ = self.text(p, "api_key", path, default=None, nullable=True)
+        command = self.command(p, path)
+        if api_key is not None and command is not None:
+            raise self.fail("give api_key or api_key_command, not both", p.line_of("api_key_command"),
+                            f"{path}.api_key_command")
         auth = self.choice(p, "auth", path, AUTHS, "key")
+        deployment = self.text(p, "deployment", path, default=None, nullable=True)[0]
+        api_version = self.text(p, "api_version", path, default=None, nullable=True)[0]
 
         params = {**copy.deepcopy(defaults.get("params", {})), **(self.params(p, path) or {})}
         headers = {**defaults.get("headers", {}), **(self.headers(p, path) or {})}
         timeout = Timeouts(**{**defaults.get("timeout", {}), **(self.timeout(p, path) or {})})
         retries = r if (r := self.retries(p, path)) is not None else defaults.get("retries", 2)
         endpoint = self.endpoint(p, path) if kind == "sse" else None
+        secrets = tuple(Secret(v) for v in self.env_values[first_secret:])
 
         unavailable = None
         if self.missing:
@@ -149,8 +171,41 @@ class ConfigParser(Validator):
         return ProviderConfig(
             name=name, kind=kind, model=model, base_url=base_url,
             api_key=Secret(api_key) if api_key else None, params=params, headers=headers,
-            timeout=timeout, retries=retries, auth=auth, endpoint=endpoint,
-            unavailable=unavailable, line=line)
+            timeout=timeout, retries=retries, auth=auth, endpoint=endpoint, deployment=deployment,
+            api_version=api_version, vertex=vertex, region=region, api_key_command=command,
+            unavailable=unavailable, line=line, secrets=secrets)
+
+    def command(self, p: MarkedDict, path: str) -> tuple[str, ...] | None:
+        """``api_key_command``: a command line (split like a shell would, never run by one) or a list."""
+        if "api_key_command" not in p or p["api_key_command"] is None:
+            return None
+        raw, line, where = p["api_key_command"], p.line_of("api_key_command"), f"{path}.api_key_command"
+        if isinstance(raw, list) and all(isinstance(a, str) for a in raw):
+            argv = [self.sub(a, line, where)[0] for a in raw]
+        elif isinstance(raw, str):
+            try:
+                argv = shlex.split(self.sub(raw, line, where)[0])
+            except ValueError as e:
+                raise self.fail(f"cannot split the command ({e})", line, where) from None
+        else:
+            raise self.fail(f"must be a command line or a list of strings, got {type_name(raw)}", line, where)
+        if not argv or not argv[0]:
+            raise self.fail("is empty", line, where)
+        return tuple(argv)
+
+    def vertex(self, p: MarkedDict, path: str) -> VertexTarget:
+        where = f"{path}.vertex"
+        v = self.mapping(p["vertex"], p.line_of("vertex"), where, "a mapping like {project: P, location: L}")
+        self.check_keys(v, VERTEX_FIELDS, where)
+        project, _ = self.text(v, "project", where, default="")
+        if not project:
+            raise self.fail("missing required field 'project'", v.line, f"{where}.project")
+        location, _ = self.text(v, "location", where, default="us-central1")
+        for value, key in ((project, "project"), (location, "location")):
+            if not re.fullmatch(r"[a-z0-9-]+", value or ""):
+                raise self.fail(f"{value!r} is not a Google Cloud {key} id (lower-case letters, digits, '-')",
+                                v.line_of(key) if key in v else v.line, f"{where}.{key}")
+        return VertexTarget(project, location)
 
     def endpoint(self, p: MarkedDict, path: str) -> SSEEndpoint:
         base = SSEEndpoint()
@@ -175,6 +230,7 @@ class ConfigParser(Validator):
         top = self.mapping(top, root_line, "", "a mapping with a 'providers' list (the top level)")
         self.check_keys(top, TOP_FIELDS, "")
         defaults = self.defaults(top)
+        default_secrets = tuple(Secret(v) for v in self.env_values)
         if "providers" not in top:
             raise self.fail("missing required field: a list of providers", top.line, "providers")
         raw, pline = top["providers"], top.line_of("providers")
@@ -182,7 +238,8 @@ class ConfigParser(Validator):
             raise self.fail(f"must be a list of providers, got {type_name(raw)}", pline, "providers")
         if not raw:
             raise self.fail("is empty: configure at least one provider", pline, "providers")
-        return Config(providers=self.providers(raw, pline, defaults), defaults=defaults, source=self.source)
+        return Config(providers=self.providers(raw, pline, defaults), defaults=defaults, source=self.source,
+                      secrets=default_secrets)
 
     def providers(self, raw: list[Any], line: int, defaults: dict[str, Any]) -> tuple[ProviderConfig, ...]:
         """The ``providers`` list (written at ``line``): each validated, names unique."""

@@ -99,6 +99,7 @@ class Validator:
     def __init__(self, source: str, env: Mapping[str, str], overrides: Sequence[str] = ()) -> None:
         self.source, self.env, self.overrides = source, env, list(overrides)
         self.missing: list[tuple[str, int]] | None = None
+        self.env_values: list[str] = []      # every value substituted from the environment, in order
 
     def fail(self, message: str, line: int | None, path: str | None) -> ConfigError:
         norm = (path or "").replace("[", ".").replace("]", "")
@@ -208,7 +209,7 @@ class Validator:
     def sub(self, text: str, line: int, path: str) -> tuple[str, bool]:
         """Environment-expanded ``text`` and whether a variable was missing."""
         try:
-            value, missing = expand_env(text, self.env)
+            value, missing = expand_env(text, self.env, self.env_values)
         except EnvSyntaxError as exc:
             raise self.fail(str(exc), line, path) from None
         if missing and self.missing is None:

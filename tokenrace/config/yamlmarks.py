@@ -164,8 +164,11 @@ class EnvSyntaxError(ValueError):
     pass
 
 
-def expand_env(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
+def expand_env(text: str, env: Mapping[str, str], found: list[str] | None = None) -> tuple[str, list[str]]:
     """Substitute ``${VAR}``, ``${VAR:-default}`` and ``$$``: ``(result, missing names)``.
+
+    ``found`` collects the values taken from ``env`` (not defaults written in the file): they may be
+    secrets, and the redactor learns them.
 
     ``:-`` follows the shell: the default also replaces a variable that is set but empty.
     A ``$`` followed by anything else is kept as is. A missing variable expands to "".
@@ -192,6 +195,8 @@ def expand_env(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
             raise EnvSyntaxError("invalid variable reference: write ${NAME} or ${NAME:-default}, "
                                  "NAME being letters, digits and _")
         value = env.get(name)
+        if value and found is not None:
+            found.append(value)
         if sep and not value:
             value = default
         if value is None:

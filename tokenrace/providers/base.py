@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable, Literal, Mapping
 
 from ..config.models import ProviderConfig
+from ..eventstream import Message
 from ..request import ChatRequest
 from ..sse import SSEEvent
 from .parts import DONE, Finish, Oddity, Part, Reasoning, StreamError, Text, UsageReport
@@ -106,7 +107,7 @@ class Adapter:
     """Base class. Subclasses set ``kind`` and ``framing`` and implement the four hooks."""
 
     kind: ClassVar[str] = ""
-    framing: ClassVar[Literal["sse", "ndjson"]] = "sse"
+    framing: ClassVar[Literal["sse", "ndjson", "eventstream"]] = "sse"
     terminal_hint: str = "its terminal event"   # for "truncated" messages
 
     def __init__(self, cfg: ProviderConfig) -> None:
@@ -133,6 +134,14 @@ class Adapter:
 
     def parse_line(self, line: str) -> Iterable[Part]:
         raise NotImplementedError
+
+    def parse_message(self, msg: Message) -> Iterable[Part]:
+        """One AWS event-stream frame (framing ``eventstream``)."""
+        raise NotImplementedError
+
+    def sign(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> dict[str, str]:
+        """The headers to send, given the exact body bytes (request signing, e.g. SigV4); as they are by default."""
+        return headers
 
     def http_error(self, status: int, body: str, headers: Mapping[str, str]) -> tuple[str, float | None]:
         """(message without the provider name, retry-after seconds) for a non-2xx answer."""

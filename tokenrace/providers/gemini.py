@@ -18,7 +18,11 @@ class GeminiAdapter(Adapter):
     terminal_hint = "a chunk with finishReason"
 
     def auth_headers(self) -> dict[str, str]:
-        return {"x-goog-api-key": self.cfg.api_key.reveal()} if self.cfg.api_key else {}
+        if not self.cfg.api_key:
+            return {}
+        if self.cfg.vertex:         # Vertex AI takes an OAuth access token (gcloud auth print-access-token)
+            return {"Authorization": f"Bearer {self.cfg.api_key.reveal()}"}
+        return {"x-goog-api-key": self.cfg.api_key.reveal()}
 
     def build_request(self, req: ChatRequest, params: dict[str, Any]) -> HTTPRequest:
         contents = [{"role": "model" if m.get("role") == "assistant" else "user",
@@ -29,7 +33,11 @@ class GeminiAdapter(Adapter):
         if isinstance(params.get("stop"), str):
             params = dict(params, stop=[params["stop"]])
         nest_params(body, params, _GEN_KEYS, "generationConfig")
-        url = f"{self.cfg.base_url}/v1beta/models/{self.cfg.model}:streamGenerateContent?alt=sse"
+        if (v := self.cfg.vertex) is not None:
+            url = (f"{self.cfg.base_url}/v1/projects/{v.project}/locations/{v.location}/publishers/google/models/"
+                   f"{self.cfg.model}:streamGenerateContent?alt=sse")
+        else:
+            url = f"{self.cfg.base_url}/v1beta/models/{self.cfg.model}:streamGenerateContent?alt=sse"
         return HTTPRequest("POST", url, self.base_headers(), body)
 
     def parse_event(self, ev: SSEEvent) -> Iterable[Part]:

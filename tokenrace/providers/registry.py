@@ -3,15 +3,20 @@ from __future__ import annotations
 
 from ..config.models import ProviderConfig
 from .anthropic import AnthropicAdapter
+from .azure import AzureAdapter
 from .base import Adapter
+from .bedrock import BedrockAdapter
+from .cohere import CohereAdapter
 from .custom import CustomSSEAdapter
 from .gemini import GeminiAdapter
 from .ollama import OllamaAdapter
 from .openai import OpenAIAdapter
+from .responses import ResponsesAdapter
 from .zhipu import ZhipuAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
-    a.kind: a for a in (OpenAIAdapter, AnthropicAdapter, GeminiAdapter, ZhipuAdapter, OllamaAdapter, CustomSSEAdapter)
+    a.kind: a for a in (OpenAIAdapter, ResponsesAdapter, AnthropicAdapter, GeminiAdapter, ZhipuAdapter, OllamaAdapter,
+                        AzureAdapter, BedrockAdapter, CohereAdapter, CustomSSEAdapter)
 }
 
 

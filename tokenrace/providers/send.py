@@ -12,7 +12,7 @@ import logging
 import random
 import socket
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Awaitable, Callable, Mapping
 
 import aiohttp
 from yarl import URL
@@ -104,8 +104,12 @@ async def _request(client: HTTPClient, prep: Prepared, timing: RequestTiming) ->
 
 
 async def open_stream(client: HTTPClient, cfg: ProviderConfig, adapter: Adapter, prep: Prepared, out: Emitter,
-                      t_queued: int) -> aiohttp.ClientResponse | None:
-    """The 2xx response to read, after retries; None when the stream failed (its ``Failed`` was emitted)."""
+                      t_queued: int, *, on_unauthorized: Callable[[], Awaitable[Prepared]] | None = None
+                      ) -> aiohttp.ClientResponse | None:
+    """The 2xx response to read, after retries; None when the stream failed (its ``Failed`` was emitted).
+
+    ``on_unauthorized`` (a key from ``api_key_command``) is asked once for a fresh request after a 401.
+    """
     tmo = cfg.timeout
     attempt = 0
     while True:
@@ -147,6 +151,10 @@ async def open_stream(client: HTTPClient, cfg: ProviderConfig, adapter: Adapter,
             return resp
         text = out.clean(await read_error_body(resp))      # redacted before any cut
         resp.release()
+        if resp.status == 401 and on_unauthorized is not None:
+            out.notice("401 unauthorized: taking a fresh key from api_key_command and trying again")
+            prep, on_unauthorized = await on_unauthorized(), None
+            continue
         msg, retry_after = adapter.http_error(resp.status, text, resp.headers)
         if retry_after is not None:
             msg += f", retry after {retry_after:g} s"

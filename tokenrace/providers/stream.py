@@ -18,15 +18,16 @@ from typing import Any, Callable, Iterable, Mapping
 
 import aiohttp
 
-from ..config.models import ProviderConfig
-from ..errors import SSEError
+from ..config.models import ProviderConfig, Secret
+from ..errors import TokenraceError
 from ..events import FinishStatus, StreamEvent
 from ..request import ChatRequest
-from ..secrets import Redactor
-from ..sse import NDJSONDecoder, SSEDecoder, SSEEvent
+from ..secrets import Redactor, sensitive_header
 from .base import Adapter, merge_params, short
 from .emit import Emitter, now_ns
+from .framing import frames_for
 from .http import HTTPClient
+from .keys import KeyCommandError, command_key
 from .parts import Done, Finish, Oddity, Part, Reasoning, StreamError, Text, UsageReport
 from .registry import make_adapter
 from .send import Prepared, open_stream, read_error_body
@@ -43,22 +44,23 @@ async def stream_provider(client: HTTPClient, cfg: ProviderConfig, req: ChatRequ
     if cfg.unavailable:
         out.fail(cfg.unavailable, "config")
         return
-    try:
-        adapter = make_adapter(cfg)
-        http_req = adapter.build_request(req, merge_params(cfg, defaults or {}, req))
-        body = None if http_req.json is None else json.dumps(http_req.json, ensure_ascii=False,
-                                                              separators=(",", ":")).encode()
-    except (ValueError, TypeError) as e:
-        out.fail(f"cannot build the request: {e}", "config")
-        return
-    tmo = cfg.timeout
-    prep = Prepared(http_req, body, dict(http_req.headers, Accept=http_req.accept),
-                    aiohttp.ClientTimeout(total=None, connect=tmo.connect, sock_connect=tmo.connect,
-                                          sock_read=tmo.read))
+    params = merge_params(cfg, defaults or {}, req)
     resp: aiohttp.ClientResponse | None = None
     try:
-        async with asyncio.timeout(tmo.total):
-            resp = await open_stream(client, cfg, adapter, prep, out, t_queued)
+        async with asyncio.timeout(cfg.timeout.total):
+            try:
+                adapter, prep = await _prepare(cfg, req, params, out, refresh=False)
+            except (ValueError, TypeError, KeyCommandError) as e:
+                out.fail(f"cannot build the request: {e}" if not isinstance(e, KeyCommandError) else str(e), "config")
+                return
+
+            async def new_key() -> Prepared:      # after a 401: one fresh key from api_key_command
+                nonlocal adapter
+                adapter, fresh = await _prepare(cfg, req, params, out, refresh=True)
+                return fresh
+
+            resp = await open_stream(client, cfg, adapter, prep, out, t_queued,
+                                     on_unauthorized=new_key if cfg.api_key_command else None)
             if resp is not None:
                 await _read_stream(resp, adapter, out, cfg)
     except asyncio.CancelledError:
@@ -67,7 +69,7 @@ async def stream_provider(client: HTTPClient, cfg: ProviderConfig, req: ChatRequ
         out.finished(now_ns(), "cancelled", None)
         raise
     except TimeoutError:
-        out.fail(f"not finished within the total timeout ({tmo.total:g} s)", "timeout")
+        out.fail(f"not finished within the total timeout ({cfg.timeout.total:g} s)", "timeout")
     except Exception as e:  # a bug of ours must not stop the other providers
         log.error("unexpected error while streaming from %s: %s", cfg.name, out.clean(f"{type(e).__name__}: {e}"),
                   exc_info=True)
@@ -75,6 +77,27 @@ async def stream_provider(client: HTTPClient, cfg: ProviderConfig, req: ChatRequ
     finally:
         if resp is not None and not resp.closed:
             resp.close()
+
+
+async def _prepare(cfg: ProviderConfig, req: ChatRequest, params: dict[str, Any], out: Emitter, *,
+                   refresh: bool) -> tuple[Adapter, Prepared]:
+    """The adapter and the bytes to send (a key from ``api_key_command`` first, when configured)."""
+    if cfg.api_key_command:
+        key = await command_key(cfg.api_key_command, refresh=refresh)
+        out.red.add(key)                      # redacted from here on, like any configured key
+        cfg = dataclasses.replace(cfg, api_key=Secret(key))
+    adapter = make_adapter(cfg)
+    http_req = adapter.build_request(req, params)
+    body = None if http_req.json is None else json.dumps(http_req.json, ensure_ascii=False,
+                                                          separators=(",", ":")).encode()
+    headers = adapter.sign(http_req.method, http_req.url, dict(http_req.headers, Accept=http_req.accept), body)
+    for name, value in headers.items():      # a signature's session token is a secret too
+        if sensitive_header(name):
+            out.red.add(value)
+    tmo = cfg.timeout
+    return adapter, Prepared(http_req, body, headers,
+                             aiohttp.ClientTimeout(total=None, connect=tmo.connect, sock_connect=tmo.connect,
+                                                   sock_read=tmo.read))
 
 
 class _IdleWatch:
@@ -109,50 +132,33 @@ async def _read_stream(resp: aiohttp.ClientResponse, adapter: Adapter, out: Emit
         body = out.clean(await read_error_body(resp))
         out.fail(f"answered with application/json instead of a stream: {short(body, 200)}", "protocol")
         return
-    sse = adapter.framing == "sse"
-    sse_decoder = SSEDecoder() if sse else None
-    nd_decoder = None if sse else NDJSONDecoder()
-    red = out.red if out.red else None
-    broken = False
+    frames = frames_for(adapter, out.red if out.red else None)
+    feed, parse = frames.feed, frames.parse
+    broken = partial = False
     try:
         async with asyncio.timeout(None) as idle_timeout:
             watch = _IdleWatch(cfg.timeout.read, idle_timeout)
-            comments = 0
+            seen = 0
             try:
                 async for chunk in resp.content.iter_any():
                     t = now_ns()   # arrival time, before any parsing
-                    if sse_decoder is not None:
-                        events = sse_decoder.feed(chunk)
-                        if events or sse_decoder.comments != comments:
-                            watch.last, comments = t, sse_decoder.comments
-                        for ev in events:
-                            if red is not None:
-                                ev = _clean_event(ev, red)
-                            verdict = _apply_all(adapter.parse_event(ev), t, out, adapter)
-                            if verdict is not None:
-                                await _end(verdict, t, resp, out, adapter)
-                                return
-                    else:
-                        assert nd_decoder is not None
-                        lines = nd_decoder.feed(chunk)
-                        if lines:
-                            watch.last = t
-                        for line in lines:
-                            verdict = _apply_all(adapter.parse_line(red.text(line) if red else line), t, out, adapter)
-                            if verdict is not None:
-                                await _end(verdict, t, resp, out, adapter)
-                                return
+                    items = feed(chunk)
+                    if frames.progress != seen:
+                        watch.last, seen = t, frames.progress
+                    for item in items:
+                        verdict = _apply_all(parse(item), t, out, adapter)
+                        if verdict is not None:
+                            await _end(verdict, t, resp, out, adapter)
+                            return
             finally:
                 watch.cancel()
-        if nd_decoder is not None:          # a last line without its newline
-            t_end = now_ns()
-            for line in nd_decoder.close():
-                verdict = _apply_all(adapter.parse_line(red.text(line) if red else line), t_end, out, adapter)
-                if verdict is not None:
-                    await _end(verdict, t_end, resp, out, adapter)
-                    return
-        elif sse_decoder is not None:
-            sse_decoder.close()             # an event without its blank line is discarded
+        t_end = now_ns()
+        last, partial = frames.close()
+        for item in last:
+            verdict = _apply_all(parse(item), t_end, out, adapter)
+            if verdict is not None:
+                await _end(verdict, t_end, resp, out, adapter)
+                return
     except TimeoutError:
         out.fail(f"no complete event for {cfg.timeout.read:g} s mid-stream (read timeout); text so far kept",
                  "timeout")
@@ -160,21 +166,22 @@ async def _read_stream(resp: aiohttp.ClientResponse, adapter: Adapter, out: Emit
     except aiohttp.SocketTimeoutError:
         out.fail(f"no data for {cfg.timeout.read:g} s mid-stream (read timeout); text so far kept", "timeout")
         return
-    except SSEError as e:
+    except TokenraceError as e:             # SSE line over the cap, a broken event-stream frame
         out.fail(str(e), "protocol")
         return
     except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as e:
         log.debug("%s: stream ended early: %s", cfg.name, out.clean(str(e)))
         broken = True
-    # ok only for kinds whose stream simply ends when it is done (custom sse without a sentinel),
-    # and only when the body ended properly
-    status: FinishStatus = "ok" if adapter.completed and not broken else "truncated"
-    out.finished(now_ns(), status, adapter.finish_reason)
-
-
-def _clean_event(ev: SSEEvent, red: Redactor) -> SSEEvent:
-    data = red.text(ev.data)
-    return ev if data is ev.data else dataclasses.replace(ev, data=data)
+    t_end = now_ns()
+    status: FinishStatus = "truncated"
+    if adapter.completed and not broken and not partial:
+        status = "ok"    # the kind's terminal event came (or, custom sse without a sentinel, a clean close)
+    elif adapter.finish_reason and not broken and not partial:
+        # a finish reason is a terminal signal: the answer is complete though the sentinel never came
+        out.notice(f"the stream closed after finish reason {adapter.finish_reason!r} without "
+                   f"{adapter.terminal_hint}", t_end)
+        status = "ok"
+    out.finished(t_end, status, adapter.finish_reason)
 
 
 async def _end(verdict: Done | StreamError, t: int, resp: aiohttp.ClientResponse, out: Emitter, adapter: Adapter) -> None:
