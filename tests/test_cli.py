@@ -11,6 +11,7 @@ import sys
 import pytest
 import pytest_asyncio
 
+from tokenrace.config.models import KINDS
 from tokenrace.simulator import Fault, Profile, Simulator
 
 FAKE_KEY = "sk-test-LEAK-CHECK-123"
@@ -122,8 +123,9 @@ async def test_builtin_simulator_needs_no_config(tmp_path):
     assert code == 0, err
     doc = json.loads(out)
     assert doc["config"] == "built-in simulator"
-    assert {r["provider"] for r in doc["results"]} == {"sim-openai", "sim-anthropic", "sim-gemini", "sim-zhipu",
-                                                         "sim-ollama", "sim-custom"}
+    from tokenrace.config.defaults import BUILTIN
+    assert [r["provider"] for r in doc["results"]] == [b[0] for b in BUILTIN]
+    assert {b[1] for b in BUILTIN} == set(KINDS)              # one of each kind
     assert all(r["status"] == "ok" for r in doc["results"])
 
 

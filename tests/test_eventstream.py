@@ -17,7 +17,7 @@ from tokenrace.eventstream import (MAX_FRAME_BYTES, EventStreamDecoder, EventStr
 
 from .conftest import FIXTURES
 
-EXPECTED = json.loads((FIXTURES / "expected_new_kinds.json").read_text())
+EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
 BEDROCK = sorted(name for name in EXPECTED if name.endswith(".bin"))
 
 
@@ -39,7 +39,7 @@ def _pieces(data: bytes, cuts: list[int]) -> tuple[list[Message], int]:
 
 
 def _reduce(msgs: list[Message]) -> dict:
-    """What a Bedrock adapter takes from the frames (for the expectations in expected_new_kinds.json)."""
+    """What a Bedrock adapter takes from the frames (for the expectations in expected.json)."""
     r: dict = {"text": "", "reasoning": "", "status": "truncated"}
     for m in msgs:
         assert m.content_type == "application/json"

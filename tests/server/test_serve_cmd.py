@@ -44,7 +44,7 @@ async def test_serve_graceful_shutdown(tmp_path, sig):
         async with aiohttp.ClientSession() as s:
             async with s.get(url + "api/providers") as r:
                 names = [p["name"] for p in await r.json()]
-            assert names[0] == "sim-openai" and len(names) == 6
+            assert names[0] == "sim-openai" and len(names) == 11
             async with s.post(url + "api/runs", json={"prompt": "stop", "providers": ["sim-openai", "sim-ollama"]}) as r:
                 run_id = (await r.json())["id"]
             reader = asyncio.create_task(read_sse(s, f"{url}api/runs/{run_id}/events"))

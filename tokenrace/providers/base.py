@@ -30,6 +30,7 @@ class HTTPRequest:
     headers: dict[str, str]
     json: Any = None
     accept: str = "text/event-stream"
+    encoded: bool = False          # the URL is already percent-encoded: send it byte for byte (a signed path)
 
 
 def loads(data: str) -> Any | None:
@@ -41,8 +42,18 @@ def loads(data: str) -> Any | None:
 
 
 def dig(obj: Any, path: str) -> Any:
-    """Follow a dotted path such as ``choices.0.delta.content`` (numbers index lists)."""
-    for key in path.split("."):
+    """Follow a dotted path such as ``choices.0.delta.content`` (numbers index lists).
+
+    ``*`` takes every element of a list (or value of a mapping) and the rest of the path in each:
+    ``content.*.text`` gives the list of every part's text (parts without one are left out).
+    """
+    keys = path.split(".")
+    for i, key in enumerate(keys):
+        if key == "*":
+            items = obj if isinstance(obj, list) else list(obj.values()) if isinstance(obj, dict) else []
+            rest = ".".join(keys[i + 1:])
+            found = [dig(x, rest) if rest else x for x in items]
+            return [x for x in found if x is not None]
         if isinstance(obj, list):
             try:
                 obj = obj[int(key)]
@@ -81,11 +92,17 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 def merge_params(cfg: ProviderConfig, defaults: Mapping[str, Any], req: ChatRequest) -> dict[str, Any]:
-    """defaults.params < provider.params < the run's own params."""
+    """defaults.params < provider.params < the run's own params; a ``None`` stays, meaning "leave it out"
+    (the adapters never send it, and :func:`drop_nulls` takes a body default away with it)."""
     out = dict(defaults)
     out.update(cfg.params)
     out.update(req.params)
-    return {k: v for k, v in out.items() if v is not None}
+    return out
+
+
+def drop_nulls(params: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """(the params to send, the names set to null: body keys to remove, e.g. ``stream_options: null``)."""
+    return {k: v for k, v in params.items() if v is not None}, {k for k, v in params.items() if v is None}
 
 
 def nest_params(body: dict[str, Any], params: Mapping[str, Any], names: Mapping[str, str], key: str) -> None:

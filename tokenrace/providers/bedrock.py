@@ -61,7 +61,8 @@ class BedrockAdapter(Adapter):
         if extra:
             body["additionalModelRequestFields"] = extra
         url = f"{self.cfg.base_url}/model/{quote(self.cfg.model, safe='')}/converse-stream"
-        return HTTPRequest("POST", url, self.base_headers(), body, accept="application/vnd.amazon.eventstream")
+        return HTTPRequest("POST", url, self.base_headers(), body, accept="application/vnd.amazon.eventstream",
+                           encoded=True)
 
     def sign(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> dict[str, str]:
         """SigV4 (service ``bedrock``) when there is no Bearer token; the exact body bytes are signed."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from urllib.parse import quote
 from typing import Any, Iterable
 
 from ..config.models import ProviderConfig, SSEEndpoint
@@ -56,7 +57,10 @@ class CustomSSEAdapter(Adapter):
         if isinstance(body, dict):
             # the provider's own params go into the body; run-level generic ones only via placeholders
             body.update(self.cfg.params)
-        return HTTPRequest(self.ep.method.upper(), self.cfg.base_url + self.ep.path, self.base_headers(),
+        # {prompt} in the path (a GET endpoint's query): URL-encoded
+        path = self.ep.path.replace("{prompt}", quote(req.prompt, safe="")) if "{prompt}" in self.ep.path else \
+            self.ep.path
+        return HTTPRequest(self.ep.method.upper(), self.cfg.base_url + path, self.base_headers(),
                            body if self.ep.method.upper() != "GET" else None)
 
     def parse_event(self, ev: SSEEvent) -> Iterable[Part]:
@@ -70,6 +74,11 @@ class CustomSSEAdapter(Adapter):
             return ()
         if ep.text_path is None:
             text = ev.data
+        elif ep.text_path == "$":             # the data is itself a JSON string: the text
+            value = loads(ev.data)
+            if not isinstance(value, str):
+                return [Oddity(f"skipped an event that is not a JSON string: {short(ev.data, 80)!r}")]
+            text = value
         else:
             obj = loads(ev.data)
             if obj is None:
@@ -77,10 +86,10 @@ class CustomSSEAdapter(Adapter):
             if ep.error_path and isinstance(obj, dict) and obj.get(ep.error_path):
                 err = obj[ep.error_path]
                 return [StreamError(err if isinstance(err, str) else short(json.dumps(err, ensure_ascii=False)))]
-            text = dig(obj, ep.text_path)
-            if text is None:
+            found = dig(obj, ep.text_path)
+            if found is None:
                 return ()
-            text = str(text)
+            text = "".join(map(str, found)) if isinstance(found, list) else str(found)
         if ep.mode == "cumulative":
             return self._cumulative(text)
         return [Text(text)] if text else ()

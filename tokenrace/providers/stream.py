@@ -23,7 +23,7 @@ from ..errors import TokenraceError
 from ..events import FinishStatus, StreamEvent
 from ..request import ChatRequest
 from ..secrets import Redactor, sensitive_header
-from .base import Adapter, merge_params, short
+from .base import Adapter, drop_nulls, merge_params, short
 from .emit import Emitter, now_ns
 from .framing import frames_for
 from .http import HTTPClient
@@ -87,7 +87,11 @@ async def _prepare(cfg: ProviderConfig, req: ChatRequest, params: dict[str, Any]
         out.red.add(key)                      # redacted from here on, like any configured key
         cfg = dataclasses.replace(cfg, api_key=Secret(key))
     adapter = make_adapter(cfg)
-    http_req = adapter.build_request(req, params)
+    send, nulls = drop_nulls(params)
+    http_req = adapter.build_request(req, send)
+    if nulls and isinstance(http_req.json, dict):      # `stream_options: null` takes the adapter's default away
+        for key in nulls:
+            http_req.json.pop(key, None)
     body = None if http_req.json is None else json.dumps(http_req.json, ensure_ascii=False,
                                                           separators=(",", ":")).encode()
     headers = adapter.sign(http_req.method, http_req.url, dict(http_req.headers, Accept=http_req.accept), body)
