@@ -53,6 +53,21 @@ def test_reasoning_first_then_answer():
     assert r.tokens_per_s == 50.0
 
 
+def test_hidden_reasoning_is_left_out_of_the_speed():
+    """OpenAI-style: 500 reasoning tokens thought out of sight (or shown as a short summary) before the
+    answer; counting them over the answer's 100 ms would claim ~5,000 tok/s."""
+    ev = timeline(reasoning=True)       # a 2-token "summary" at +100 ms, then the answer
+    ev = [e if not isinstance(e, Usage) else Usage(P, e.seq, e.t_ns, output_tokens=511, reasoning_tokens=500)
+          for e in ev]
+    r = compute(ev)
+    assert r.output_tokens == 511 and r.reasoning_tokens == 500
+    assert r.tokens_per_s == 100.0     # the answer's 11 tokens: (11 - 1) over 100 ms from its first token
+    acc = StreamAccumulator(P)
+    for e in ev:
+        acc.add(e)
+    assert acc.reasoning_hidden() and acc.live(1310 * MS).tokens_per_s == 100.0
+
+
 def test_estimate_when_no_usage():
     r = compute(timeline(usage=False))
     assert r.token_source == "estimate"

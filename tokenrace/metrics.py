@@ -165,6 +165,7 @@ class StreamAccumulator:
         self.http_status: int | None = None
         self.chunk_times: list[int] = []   # distinct arrival times of output-carrying chunks
         self.est_tokens = 0.0
+        self.est_reasoning = 0.0           # estimated tokens of the reasoning text that was streamed
         self.input_tokens = self.output_tokens = self.reasoning_tokens = None
         self.reasoning_included = True
         self.status: str = "waiting"
@@ -187,6 +188,7 @@ class StreamAccumulator:
                     self.t_first = t
             else:
                 self.reasoning_parts.append(ev.text)
+                self.est_reasoning += estimate_tokens(ev.text)
             if self.t_first_any is None:
                 self.t_first_any = t
                 self.status = "streaming"
@@ -240,10 +242,22 @@ class StreamAccumulator:
             return n, "usage"
         return round(self.est_tokens), "estimate"
 
+    def reasoning_hidden(self) -> bool:
+        """The provider counts far more reasoning tokens than the reasoning text it streamed: the model
+        thought out of sight (OpenAI's reasoning models) or showed only a summary, before the answer."""
+        return bool(self.reasoning_tokens) and self.output_tokens is not None and \
+            (self.reasoning_tokens or 0) > 1.5 * self.est_reasoning + 8
+
     def _rate(self, tokens: int) -> float | None:
-        if tokens < 2 or self.t_first_any is None or self.t_last is None or self.t_last <= self.t_first_any:
+        start = self.t_first_any
+        if self.reasoning_hidden():
+            # those tokens were generated before anything streamed: counting them in the window would
+            # inflate the speed; it is the answer's, from its first token
+            tokens -= self.reasoning_tokens or 0
+            start = self.t_first
+        if tokens < 2 or start is None or self.t_last is None or self.t_last <= start:
             return None
-        return (tokens - 1) / ((self.t_last - self.t_first_any) / 1e9)
+        return (tokens - 1) / ((self.t_last - start) / 1e9)
 
     def itl_gaps_ms(self) -> list[float]:
         """Gaps between consecutive output-carrying chunks, in ms (the ITL samples)."""

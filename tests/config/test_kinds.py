@@ -16,6 +16,8 @@ def test_azure_needs_its_resource_url_and_takes_deployment_and_api_version():
     p = one("    kind: azure\n    model: gpt-4o\n    base_url: https://r.openai.azure.com/\n"
             "    deployment: prod-4o\n    api_version: 2025-01-01-preview\n")
     assert (p.base_url, p.deployment, p.api_version) == ("https://r.openai.azure.com", "prod-4o", "2025-01-01-preview")
+    p = one("    kind: azure\n    model: m\n    base_url: https://r.openai.azure.com\n    api_version: 2024-10-21\n")
+    assert p.api_version == "2024-10-21"            # unquoted, YAML reads a date: taken as the version
 
 
 def test_bedrock_region_from_the_field_then_the_environment_then_us_east_1():

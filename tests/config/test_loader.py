@@ -417,9 +417,13 @@ def test_starter_examples_are_valid_when_uncommented():
     for word in ("anthropic", "gemini", "zhipu", "auth: jwt", "ollama", "vLLM", "llama.cpp", "kind: sse",
                  "/chat/stream", "text_path: content", "${VAR:-default}"):
         assert word in text
-    env = {k: "x" for k in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "ZHIPU_API_KEY")}
+    env = {k: "x" for k in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "ZHIPU_API_KEY",
+                            "AZURE_OPENAI_API_KEY", "AWS_BEARER_TOKEN_BEDROCK", "CO_API_KEY")}
     cfg = parse_config(uncommented(text), SRC, env=env)
-    assert sorted(p.kind for p in cfg.providers) == ["anthropic", "gemini", "ollama", "openai", "openai", "sse", "zhipu"]
+    assert set(KINDS) <= {p.kind for p in cfg.providers}        # an example of every kind
+    assert cfg.provider("gemini-vertex").api_key_command == ("gcloud", "auth", "print-access-token")
+    assert cfg.provider("chatglm").endpoint.text_path == "$"
+    assert cfg.provider("gin-relay").endpoint.path == "/chat?question={prompt}"
     assert all(p.unavailable is None for p in cfg.providers)
     assert cfg.provider("glm-4-flash").auth == "jwt"
     ep = cfg.provider("my-endpoint").endpoint

@@ -11,6 +11,7 @@ import os
 import re
 import shlex
 from collections.abc import Mapping
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -151,6 +152,8 @@ class ConfigParser(Validator):
                             f"{path}.api_key_command")
         auth = self.choice(p, "auth", path, AUTHS, "key")
         deployment = self.text(p, "deployment", path, default=None, nullable=True)[0]
+        if isinstance(p.get("api_version"), date):           # 2024-10-21 unquoted: YAML made it a date
+            p["api_version"] = p["api_version"].isoformat()
         api_version = self.text(p, "api_version", path, default=None, nullable=True)[0]
 
         params = {**copy.deepcopy(defaults.get("params", {})), **(self.params(p, path) or {})}

@@ -181,7 +181,7 @@ class Validator:
         if value is None and nullable:
             return None, False
         if not isinstance(value, str):
-            hint = " (quote it)" if isinstance(value, (int, float, date)) else ""
+            hint = " (quote it)" if isinstance(value, (int, float)) else ""   # a date's name says so itself
             raise self.fail(f"must be a string{' or null' if nullable else ''}, got {type_name(value)}{hint}",
                             line, where)
         return self.sub(value, line, where)
