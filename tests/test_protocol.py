@@ -13,7 +13,7 @@ from tokenrace.protocol import (Delta, Frame, Metrics, Notice, ProviderDone, Pro
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = [ProviderStart("p", "m", "openai", 2, 1.5), Delta("p", text="hi", t_ms=2.0),
-           Delta("p", reasoning="hm", t_ms=3.0), Metrics("p", "streaming", 10.0, 5.0, 3, 40.0),
+           Delta("p", reasoning="hm", t_ms=3.0), Metrics("p", "streaming", 10.0, 5.0, 3, 40.0, "estimate"),
            Notice("p", "retrying in 1.0 s"), ProviderError("p", "p: boom", "http", 500),
            ProviderDone("p", {"provider": "p", "status": "ok", "text": "ünïcode ✓"}),
            RunEnd("r", "done"), RunEnd("r", "cancelled", "server shutting down"), Reset("unknown id")]

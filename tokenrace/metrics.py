@@ -132,6 +132,7 @@ class LiveFigures:
     ttft_ms: float | None
     tokens: int
     tokens_per_s: float | None
+    token_source: str = "estimate"    # usage | estimate: an estimate is shown with a "~"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -267,12 +268,12 @@ class StreamAccumulator:
     def live(self, now_ns: int) -> LiveFigures:
         start = self.t_sent or self.t_first_event or now_ns
         end = self.t_end or now_ns
-        generated, _ = self.tokens()
+        generated, source = self.tokens()
         # shown as the final result will count them (Gemini's output excludes thoughts), so a
         # count never drops at the end; the rate counts every generated token
         shown = self.output_tokens if self.output_tokens is not None else generated
         return LiveFigures(self.provider, self.status, _r((end - start) / NS_PER_MS) or 0.0,
-                           _ms(self.t_sent, self.t_first), shown, _r(self._rate(generated), 2))
+                           _ms(self.t_sent, self.t_first), shown, _r(self._rate(generated), 2), source)
 
     def result(self) -> StreamResult:
         gen_tokens, source = self.tokens()

@@ -53,6 +53,7 @@ class Metrics:
     ttft_ms: float | None = None
     tokens: int | None = None
     tokens_per_s: float | None = None
+    token_source: str | None = None  # usage (the provider's count) | estimate (ours: show it with "~")
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +185,10 @@ def decode(event: str, data: Mapping[str, Any] | str, run_id: str = "") -> Messa
     if event == "delta":
         return Delta(p, _str(data.get("text")), _str(data.get("reasoning")), _num(data.get("t_ms")))
     if event == "metrics":
+        source = data.get("token_source")
         return Metrics(p, _str(data.get("status")), _num(data.get("elapsed_ms")), _num(data.get("ttft_ms")),
-                       _int(data.get("tokens")), _num(data.get("tokens_per_s")))
+                       _int(data.get("tokens")), _num(data.get("tokens_per_s")),
+                       source if isinstance(source, str) else None)
     if event == "notice":
         return Notice(p, _str(data.get("message")))
     if event == "error":

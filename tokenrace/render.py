@@ -71,6 +71,7 @@ def live_table(rows: Iterable[tuple[LiveFigures, str, str | None]]) -> Table:
     t.add_column("Latest", width=LATEST_WIDTH, no_wrap=True, overflow="ellipsis")
     for fig, tail, error in rows:
         latest = Text(error, style="red") if error else Text(" ".join(tail.split())[-LATEST_WIDTH:], style="dim")
+        tokens = f"~{fig.tokens}" if fig.token_source == "estimate" and fig.tokens else str(fig.tokens)
         t.add_row(fig.provider, Text(fig.status, style=STATUS_STYLE.get(fig.status, "")), fmt_ms(fig.ttft_ms),
-                  str(fig.tokens), fmt_rate(fig.tokens_per_s), fmt_ms(fig.elapsed_ms), latest)
+                  tokens, fmt_rate(fig.tokens_per_s), fmt_ms(fig.elapsed_ms), latest)
     return t

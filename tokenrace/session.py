@@ -161,7 +161,8 @@ class RaceSession:
     def _metrics(self, name: str, t_ns: int) -> None:
         self._last_metrics[name] = t_ns
         live = self.race.accumulators[name].live(t_ns)
-        self._send(Metrics(name, live.status, live.elapsed_ms, live.ttft_ms, live.tokens, live.tokens_per_s))
+        self._send(Metrics(name, live.status, live.elapsed_ms, live.ttft_ms, live.tokens, live.tokens_per_s,
+                           live.token_source))
 
     def _maybe_metrics(self, name: str, t_ns: int) -> None:
         last = self._last_metrics.get(name)

@@ -59,7 +59,7 @@ async def test_run_both_channels_to_the_end(harness, sim_fast):
     assert {s["provider"] for s in starts} == {"fast-a", "fast-b"}
     assert all(set(s) == {"provider", "model", "kind", "attempt", "t_ms"} for s in starts)
     metrics = combined.data("metrics")
-    assert metrics and all(set(m) == {"provider", "status", "elapsed_ms", "ttft_ms", "tokens", "tokens_per_s"}
+    assert metrics and all(set(m) == {"provider", "status", "elapsed_ms", "ttft_ms", "tokens", "tokens_per_s", "token_source"}
                            for m in metrics)
 
     # the provider channel is the combined channel filtered: same frames, same ids

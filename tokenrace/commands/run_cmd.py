@@ -7,6 +7,7 @@ server's). The run is recorded in the local run history like the TUI's.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import contextlib
 import json
 import queue
@@ -166,15 +167,14 @@ class _LiveView:
             return
         if isinstance(msg, Metrics):
             row.figures = LiveFigures(msg.provider, msg.status, msg.elapsed_ms or 0.0, msg.ttft_ms,
-                                      msg.tokens or 0, msg.tokens_per_s)
+                                      msg.tokens or 0, msg.tokens_per_s, msg.token_source or "estimate")
         elif isinstance(msg, Delta):
             row.tail = (row.tail + (msg.text or msg.reasoning))[-TAIL_CHARS:]
         elif isinstance(msg, ProviderError):
             row.error = msg.message
         elif isinstance(msg, ProviderDone):
             status = str(msg.result.get("status", row.figures.status))
-            row.figures = LiveFigures(row.figures.provider, status, row.figures.elapsed_ms, row.figures.ttft_ms,
-                                      row.figures.tokens, row.figures.tokens_per_s)
+            row.figures = dataclasses.replace(row.figures, status=status)
 
     def table(self) -> Any:
         return live_table((r.figures, r.tail, r.error) for r in self.rows.values())
