@@ -68,6 +68,29 @@ def test_hidden_reasoning_is_left_out_of_the_speed():
     assert acc.reasoning_hidden() and acc.live(1310 * MS).tokens_per_s == 100.0
 
 
+def test_cost_from_usage_with_cached_input_and_from_estimates():
+    from tokenrace.config.models import Price
+    price = Price(input=2.0, output=8.0, cached_input=0.5)          # USD per million tokens
+    ev = timeline()
+    ev = [e if not isinstance(e, Usage) else Usage(P, e.seq, e.t_ns, input_tokens=1000, output_tokens=500,
+                                                   cached_input_tokens=400) for e in ev]
+    acc = StreamAccumulator(P, price=price)
+    for e in ev:
+        acc.add(e)
+    r = acc.result()
+    # 600 fresh input at $2, 400 cached at $0.50, 500 output at $8, per million
+    assert r.cost_usd == pytest.approx((600 * 2 + 400 * 0.5 + 500 * 8) / 1e6) and r.cost_estimated is False
+    no_usage = StreamAccumulator(P, price=price, prompt_tokens_estimate=12.4)
+    for e in timeline(usage=False):
+        no_usage.add(e)
+    est = no_usage.result()
+    assert est.cost_estimated is True and est.cost_usd == pytest.approx((12 * 2 + est.output_tokens * 8) / 1e6)
+    assert compute(timeline()).cost_usd is None                     # no price: no cost
+    failed = StreamAccumulator(P, price=price, prompt_tokens_estimate=10)
+    failed.add(Failed(P, 1, 5, message="p: 401", kind="http"))
+    assert failed.result().cost_usd is None                         # nothing generated, nothing reported
+
+
 def test_estimate_when_no_usage():
     r = compute(timeline(usage=False))
     assert r.token_source == "estimate"

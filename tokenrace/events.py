@@ -78,6 +78,7 @@ class Usage:
     output_tokens: int | None = None
     reasoning_tokens: int | None = None
     reasoning_included: bool = True   # False where output_tokens excludes reasoning (Gemini reports thoughts apart)
+    cached_input_tokens: int | None = None   # of input_tokens, read from the provider's prompt cache
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,18 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Protocol, Sequence
 
 from .events import (Failed, Finished, Headers, Notice, ReasoningDelta, Started, StreamEvent,
                      TextDelta, Usage)
 
 NS_PER_MS = 1_000_000
+
+
+class PriceLike(Protocol):
+    """A price (``config.models.Price``): metrics imports nothing from config."""
+
+    def cost(self, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0) -> float: ...
 
 
 def estimate_tokens(text: str) -> float:
@@ -112,6 +118,9 @@ class StreamResult:
     chunks: int
     tokens_per_chunk: float | None
     notices: list[str] = field(default_factory=list)
+    cached_input_tokens: int | None = None
+    cost_usd: float | None = None         # None without a price, or with no token count at all
+    cost_estimated: bool | None = None    # True when the cost rests on estimated token counts
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -154,8 +163,11 @@ class StreamAccumulator:
     output_tokens: int | None
     reasoning_tokens: int | None
 
-    def __init__(self, provider: str, model: str = "") -> None:
+    def __init__(self, provider: str, model: str = "", *, price: PriceLike | None = None,
+                 prompt_tokens_estimate: float | None = None) -> None:
         self.provider, self.model = provider, model
+        self.price = price                                # USD per million tokens, for cost_usd
+        self.prompt_estimate = prompt_tokens_estimate     # when the provider reports no input count
         self.text_parts: list[str] = []
         self.reasoning_parts: list[str] = []
         self.t_queued = self.t_sent = self.t_send_start = self.t_headers = None
@@ -168,6 +180,7 @@ class StreamAccumulator:
         self.est_tokens = 0.0
         self.est_reasoning = 0.0           # estimated tokens of the reasoning text that was streamed
         self.input_tokens = self.output_tokens = self.reasoning_tokens = None
+        self.cached_input_tokens: int | None = None
         self.reasoning_included = True
         self.status: str = "waiting"
         self.finish_reason: str | None = None
@@ -198,7 +211,7 @@ class StreamAccumulator:
             self.t_last = t
             self.est_tokens += estimate_tokens(ev.text)
         elif isinstance(ev, Usage):
-            for name in ("input_tokens", "output_tokens", "reasoning_tokens"):
+            for name in ("input_tokens", "output_tokens", "reasoning_tokens", "cached_input_tokens"):
                 v = getattr(ev, name)
                 if v is not None:
                     setattr(self, name, v)
@@ -260,6 +273,21 @@ class StreamAccumulator:
             return None
         return (tokens - 1) / ((self.t_last - start) / 1e9)
 
+    def cost(self) -> tuple[float | None, bool | None]:
+        """(USD, rests on an estimate?) for the tokens generated and read; (None, None) without a price
+        or with nothing to count (no output and no usage)."""
+        if self.price is None or (self.t_first_any is None and self.output_tokens is None):
+            return None, None
+        generated, source = self.tokens()     # reasoning tokens are billed as output
+        estimated = source == "estimate"
+        inp: float | None = self.input_tokens
+        if inp is None:
+            inp, estimated = self.prompt_estimate, True
+        if inp is None:
+            return None, None
+        usd = self.price.cost(round(inp), generated, self.cached_input_tokens or 0)
+        return round(usd, 8), estimated
+
     def itl_gaps_ms(self) -> list[float]:
         """Gaps between consecutive output-carrying chunks, in ms (the ITL samples)."""
         ct = self.chunk_times
@@ -277,6 +305,7 @@ class StreamAccumulator:
 
     def result(self) -> StreamResult:
         gen_tokens, source = self.tokens()
+        cost, cost_estimated = self.cost()
         has_output = self.t_first_any is not None
         output_tokens = (self.output_tokens if source == "usage" else gen_tokens) if (has_output or source == "usage") else None
         rate = self._rate(gen_tokens)
@@ -306,6 +335,7 @@ class StreamAccumulator:
             chunks=len(self.chunk_times),
             tokens_per_chunk=_r(gen_tokens / len(self.chunk_times), 2) if self.chunk_times and gen_tokens else None,
             notices=list(self.notices),
+            cached_input_tokens=self.cached_input_tokens, cost_usd=cost, cost_estimated=cost_estimated,
         )
 
 

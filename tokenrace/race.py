@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from .config.models import ProviderConfig
 from .events import Finished, StreamEvent, is_terminal
-from .metrics import StreamAccumulator, StreamResult
+from .metrics import StreamAccumulator, StreamResult, estimate_tokens
 from .providers.http import HTTPClient
 from .providers.stream import stream_provider
 from .request import ChatRequest
@@ -41,7 +41,9 @@ class Race:
         self.defaults = dict(defaults or {})
         self.redactor = redactor
         self.listeners: list[EventSink] = [on_event] if on_event else []
-        self.accumulators = {p.name: StreamAccumulator(p.name, p.model) for p in providers}
+        prompt_tokens = sum(estimate_tokens(str(m.get("content") or "")) for m in request.messages)
+        self.accumulators = {p.name: StreamAccumulator(p.name, p.model, price=p.price,
+                                                       prompt_tokens_estimate=prompt_tokens) for p in providers}
         self.log: dict[str, list[StreamEvent]] = {p.name: [] for p in providers}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._cancelled: set[str] = set()       # asked to stop, perhaps before starting

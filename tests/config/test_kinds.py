@@ -68,3 +68,14 @@ def test_env_values_in_headers_and_params_are_redacted_but_not_the_base_url():
     for value in ("tok-from-env-1234567", "param-secret-7654321", "default-header-secret-99"):
         assert red.text(f"[{value}]") == f"[{MASK}]", value
     assert red.text("cannot connect to gpu-box-seventeen:8000") == "cannot connect to gpu-box-seventeen:8000"
+
+
+def test_price_per_million_tokens():
+    from tokenrace.config.models import Price
+    p = one("    kind: openai\n    model: m\n    price: {input: 0.15, output: 0.6, cached_input: 0.075}\n")
+    assert p.price == Price(0.15, 0.6, 0.075)
+    assert one("    kind: openai\n    model: m\n    price: {input: 3, output: 15}\n").price == Price(3.0, 15.0)
+    e = error("providers:\n  - name: p\n    kind: openai\n    model: m\n    price: {input: -1, output: 2}\n")
+    assert e.field == "providers[0].price.input" and "USD per million tokens" in str(e)
+    e = error("providers:\n  - name: p\n    kind: openai\n    model: m\n    price: {input: 1}\n")
+    assert e.field == "providers[0].price.output"

@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 
 from ..config.models import ProviderConfig
 from ..events import Headers, StreamEvent
-from ..metrics import NS_PER_MS, StreamAccumulator, StreamResult, percentile, summarize
+from ..metrics import NS_PER_MS, StreamAccumulator, StreamResult, estimate_tokens, percentile, summarize
 from ..providers.http import HTTPClient
 from ..providers.stream import stream_provider
 from ..request import ChatRequest
@@ -125,6 +125,8 @@ class BenchRunner:
         self.defaults = dict((defaults or {}).get("params") or {})
         self.keep_warmup, self.on_record, self.keep_events = keep_warmup, on_record, keep_events
         self.requests = {p.index: ChatRequest(self._messages(p), dict(scenario.params)) for p in scenario.prompts}
+        self.prompt_tokens = {i: sum(estimate_tokens(str(m.get("content") or "")) for m in r.messages)
+                              for i, r in self.requests.items()}
         self.records: list[dict] = []
         self.results: list[StreamResult] = []
         self.stats: dict[tuple[str, int], GroupStats] = {}
@@ -220,7 +222,8 @@ class BenchRunner:
 
     # -- one request ------------------------------------------------------------------------
     async def _request(self, p: ProviderConfig, job: Job, step: LoadStep | None, t_queued_ns: int) -> None:
-        acc = StreamAccumulator(p.name, p.model)
+        acc = StreamAccumulator(p.name, p.model, price=p.price,
+                                prompt_tokens_estimate=self.prompt_tokens[job.prompt.index])
         events: list[StreamEvent] | None = [] if self.keep_events else None
         request_id = ""
 

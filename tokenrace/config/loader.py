@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ConfigError
-from .models import DEFAULT_BASE_URLS, KINDS, Config, ProviderConfig, Secret, SSEEndpoint, Timeouts, VertexTarget
+from .models import (DEFAULT_BASE_URLS, KINDS, Config, Price, ProviderConfig, Secret, SSEEndpoint, Timeouts,
+                     VertexTarget)
 from .validate import UNSET, Validator, nesting_guard, read_source, type_name
 from .yamlmarks import MarkedDict, expand_env, line_of, load_yaml
 
@@ -30,7 +31,8 @@ USER_PATH = (".config", "tokenrace", "config.yaml")
 TOP_FIELDS = ("providers", "defaults")
 DEFAULT_FIELDS = ("params", "headers", "timeout", "retries")
 PROVIDER_FIELDS = ("name", "kind", "model", "base_url", "api_key", "api_key_command", "params", "headers",
-                   "timeout", "retries")
+                   "timeout", "retries", "price")
+PRICE_FIELDS = ("input", "output", "cached_input")
 KIND_FIELDS = {"zhipu": ("auth",), "azure": ("deployment", "api_version"), "gemini": ("vertex",),
                "bedrock": ("region",)}
 VERTEX_FIELDS = ("project", "location")
@@ -176,6 +178,7 @@ class ConfigParser(Validator):
             api_key=Secret(api_key) if api_key else None, params=params, headers=headers,
             timeout=timeout, retries=retries, auth=auth, endpoint=endpoint, deployment=deployment,
             api_version=api_version, vertex=vertex, region=region, api_key_command=command,
+            price=self.price(p, path) if "price" in p else None,
             unavailable=unavailable, line=line, secrets=secrets)
 
     def command(self, p: MarkedDict, path: str) -> tuple[str, ...] | None:
@@ -195,6 +198,19 @@ class ConfigParser(Validator):
         if not argv or not argv[0]:
             raise self.fail("is empty", line, where)
         return tuple(argv)
+
+    def price(self, p: MarkedDict, path: str) -> Price:
+        where = f"{path}.price"
+        m = self.mapping(p["price"], p.line_of("price"), where, "a mapping like {input: 0.15, output: 0.60}")
+        self.check_keys(m, PRICE_FIELDS, where)
+        got: dict[str, float] = {}
+        for key in PRICE_FIELDS:
+            if key in m:
+                got[key] = self.number(m[key], m.line_of(key), f"{where}.{key}",
+                                       expected="a price in USD per million tokens, 0 or more")
+            elif key != "cached_input":
+                raise self.fail(f"missing required field '{key}' (USD per million tokens)", m.line, f"{where}.{key}")
+        return Price(got["input"], got["output"], got.get("cached_input"))
 
     def vertex(self, p: MarkedDict, path: str) -> VertexTarget:
         where = f"{path}.vertex"

@@ -82,6 +82,20 @@ class SSEEndpoint:
 
 
 @dataclass(frozen=True)
+class Price:
+    """USD per million tokens (the provider's list price); ``cached_input`` for prompt-cache reads."""
+
+    input: float
+    output: float
+    cached_input: float | None = None
+
+    def cost(self, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0) -> float:
+        cached = min(max(cached_input_tokens, 0), input_tokens)
+        cached_rate = self.input if self.cached_input is None else self.cached_input
+        return ((input_tokens - cached) * self.input + cached * cached_rate + output_tokens * self.output) / 1e6
+
+
+@dataclass(frozen=True)
 class VertexTarget:
     """Vertex AI for kind gemini: the Google Cloud project and location (``global`` has no region)."""
 
@@ -113,6 +127,7 @@ class ProviderConfig:
     vertex: VertexTarget | None = None               # gemini: reach Vertex AI instead of the Gemini API
     region: str | None = None                        # bedrock: the AWS region (default $AWS_REGION, us-east-1)
     api_key_command: tuple[str, ...] | None = None   # run (no shell) to get the key; re-run after a 401
+    price: Price | None = None                       # USD per million tokens: every result gets cost_usd
     unavailable: str | None = None                   # set when the provider cannot run (e.g. missing env var)
     line: int | None = None                          # where it was defined, for error messages
     secrets: tuple[Secret, ...] = field(default=(), repr=False, compare=False)  # ${VAR} values used in it

@@ -20,6 +20,7 @@ class AnthropicAdapter(Adapter):
     def __init__(self, cfg: ProviderConfig) -> None:
         super().__init__(cfg)
         self.input_tokens: int | None = None
+        self.cached: int | None = None
 
     def auth_headers(self) -> dict[str, str]:
         h = {"anthropic-version": API_VERSION}
@@ -58,9 +59,10 @@ class AnthropicAdapter(Adapter):
             return ()
         if kind == "message_start":
             usage = (obj.get("message") or {}).get("usage") or {}
-            self.input_tokens = usage.get("input_tokens")
+            self.input_tokens, self.cached = _input(usage)
             # its output_tokens is a starting value, not the answer's count
-            return [UsageReport(input_tokens=self.input_tokens)] if self.input_tokens is not None else ()
+            return [UsageReport(input_tokens=self.input_tokens, cached_input_tokens=self.cached)] \
+                if self.input_tokens is not None else ()
         if kind == "message_delta":
             parts: list[Part] = []
             reason = (obj.get("delta") or {}).get("stop_reason")
@@ -68,8 +70,9 @@ class AnthropicAdapter(Adapter):
                 parts.append(Finish(reason))
             usage = obj.get("usage") or {}
             if "output_tokens" in usage:
-                parts.append(UsageReport(output_tokens=usage["output_tokens"],
-                                         input_tokens=usage.get("input_tokens") or self.input_tokens))
+                inp, cached = _input(usage)
+                parts.append(UsageReport(output_tokens=usage["output_tokens"], input_tokens=inp or self.input_tokens,
+                                         cached_input_tokens=cached if inp else self.cached))
             return parts
         if kind == "message_stop":
             self.completed = True
@@ -77,3 +80,13 @@ class AnthropicAdapter(Adapter):
         if kind == "error" or name == "error":
             return [StreamError(self.error_detail(obj) or short(ev.data))]
         return ()
+
+
+def _input(usage: dict[str, Any]) -> tuple[int | None, int | None]:
+    """(every input token, the cached ones): Anthropic counts cache reads and writes apart from input_tokens."""
+    base = usage.get("input_tokens")
+    if not isinstance(base, int):
+        return None, None
+    read = usage.get("cache_read_input_tokens") if isinstance(usage.get("cache_read_input_tokens"), int) else 0
+    write = usage.get("cache_creation_input_tokens") if isinstance(usage.get("cache_creation_input_tokens"), int) else 0
+    return base + read + write, read or None

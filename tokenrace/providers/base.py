@@ -219,7 +219,9 @@ class OpenAIChunks(Adapter):
         usage = obj.get("usage")
         if isinstance(usage, dict):
             details = usage.get("completion_tokens_details") or {}
+            prompt = usage.get("prompt_tokens_details") or {}
             parts.append(UsageReport(
                 input_tokens=usage.get("prompt_tokens"), output_tokens=usage.get("completion_tokens"),
-                reasoning_tokens=details.get("reasoning_tokens") if isinstance(details, dict) else None))
+                reasoning_tokens=details.get("reasoning_tokens") if isinstance(details, dict) else None,
+                cached_input_tokens=prompt.get("cached_tokens") if isinstance(prompt, dict) else None))
         return parts

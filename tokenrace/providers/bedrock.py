@@ -96,8 +96,12 @@ class BedrockAdapter(Adapter):
             return [Finish(str(obj.get("stopReason") or "end_turn"))]
         if etype == "metadata":
             usage = obj.get("usage") if isinstance(obj.get("usage"), dict) else {}
-            parts: list[Part] = [UsageReport(input_tokens=usage.get("inputTokens"),
-                                             output_tokens=usage.get("outputTokens"))]
+            # inputTokens leave out the prompt-cache reads and writes, billed at their own rates
+            read, write = _count(usage.get("cacheReadInputTokens")), _count(usage.get("cacheWriteInputTokens"))
+            inp = usage.get("inputTokens")
+            parts: list[Part] = [UsageReport(input_tokens=inp + read + write if isinstance(inp, int) else None,
+                                             output_tokens=usage.get("outputTokens"),
+                                             cached_input_tokens=read or None)]
             return parts + [DONE]
         return ()
 
@@ -111,3 +115,7 @@ class BedrockAdapter(Adapter):
             msg = f"{status} {etype}: {detail or short(body) or 'no error text'}"
         return msg, retry
 
+
+
+def _count(v: Any) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) else 0

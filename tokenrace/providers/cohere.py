@@ -58,8 +58,10 @@ class CohereAdapter(Adapter):
             usage = delta.get("usage") if isinstance(delta.get("usage"), dict) else {}
             counts = usage.get("tokens") or usage.get("billed_units")
             if isinstance(counts, dict):
+                cached = usage.get("cached_tokens")
                 parts.append(UsageReport(input_tokens=counts.get("input_tokens"),
-                                         output_tokens=counts.get("output_tokens")))
+                                         output_tokens=counts.get("output_tokens"),
+                                         cached_input_tokens=cached if isinstance(cached, int) else None))
             if reason:
                 parts.append(Finish(reason))
             self.completed = True

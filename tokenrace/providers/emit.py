@@ -55,9 +55,9 @@ class Emitter:
         self.sink(ReasoningDelta(self.name, self._next(), t_ns, self._reasoning.text(text)))
 
     def usage(self, t_ns: int, input_tokens: int | None, output_tokens: int | None,
-              reasoning_tokens: int | None, reasoning_included: bool) -> None:
+              reasoning_tokens: int | None, reasoning_included: bool, cached_input_tokens: int | None) -> None:
         self.sink(Usage(self.name, self._next(), t_ns, _int(input_tokens), _int(output_tokens),
-                        _int(reasoning_tokens), reasoning_included))
+                        _int(reasoning_tokens), reasoning_included, _int(cached_input_tokens)))
 
     def notice(self, message: str, t_ns: int | None = None) -> None:
         self.sink(Notice(self.name, self._next(), now_ns() if t_ns is None else t_ns, self.red.text(message)))

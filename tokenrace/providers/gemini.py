@@ -58,7 +58,8 @@ class GeminiAdapter(Adapter):
             parts.append(UsageReport(input_tokens=um.get("promptTokenCount"),
                                      output_tokens=um.get("candidatesTokenCount"),
                                      reasoning_tokens=um.get("thoughtsTokenCount"),
-                                     reasoning_included=False))
+                                     reasoning_included=False,
+                                     cached_input_tokens=um.get("cachedContentTokenCount")))
         if cand.get("finishReason"):
             parts.append(Finish(cand["finishReason"]))
             self.completed = True   # the connection closes next; there is no [DONE]

@@ -27,6 +27,7 @@ class UsageReport(NamedTuple):
     output_tokens: int | None = None
     reasoning_tokens: int | None = None
     reasoning_included: bool = True    # False where output_tokens excludes reasoning (Gemini)
+    cached_input_tokens: int | None = None   # of input_tokens (which include them), read from a prompt cache
 
 
 class Finish(NamedTuple):

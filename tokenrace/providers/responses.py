@@ -98,5 +98,7 @@ def _usage(u: Any) -> UsageReport | None:
     if not isinstance(u, dict):
         return None
     details = u.get("output_tokens_details")
+    inp = u.get("input_tokens_details")
     return UsageReport(input_tokens=u.get("input_tokens"), output_tokens=u.get("output_tokens"),
-                       reasoning_tokens=details.get("reasoning_tokens") if isinstance(details, dict) else None)
+                       reasoning_tokens=details.get("reasoning_tokens") if isinstance(details, dict) else None,
+                       cached_input_tokens=inp.get("cached_tokens") if isinstance(inp, dict) else None)

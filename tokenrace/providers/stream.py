@@ -214,7 +214,8 @@ def _apply_all(parts: Iterable[Part], t: int, out: Emitter, adapter: Adapter) ->
         elif type(part) is Reasoning:
             out.reasoning(t, part.text)
         elif type(part) is UsageReport:
-            out.usage(t, part.input_tokens, part.output_tokens, part.reasoning_tokens, part.reasoning_included)
+            out.usage(t, part.input_tokens, part.output_tokens, part.reasoning_tokens, part.reasoning_included,
+                      part.cached_input_tokens)
         elif type(part) is Finish:
             adapter.finish_reason = part.reason
         elif type(part) is Oddity:
