@@ -176,3 +176,18 @@ def test_a_command_module_that_fails_to_import_stops_the_cli_loudly(cmd):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and f"tokenrace.commands.{cmd}_cmd" in proc.stderr, proc.stderr
     assert "ModuleNotFoundError" in proc.stderr
+
+
+async def test_run_shows_the_cost_of_priced_providers(tmp_path, csim):
+    extra = """    price: {input: 3, output: 15}
+"""
+    cfg = write_config(tmp_path, csim, extra)       # the price belongs to "careful" (the last provider)
+    code, out, err = await tokenrace("run", "hello", "-c", cfg, "--json", cwd=tmp_path, env={"TEST_KEY": "k"})
+    assert code == 0, err
+    res = {r["provider"]: r for r in json.loads(out)["results"]}
+    assert res["quick"]["cost_usd"] is None and res["quick"]["cost_estimated"] is None
+    careful = res["careful"]
+    assert careful["cost_usd"] == pytest.approx((careful["input_tokens"] * 3 + careful["output_tokens"] * 15) / 1e6)
+    assert careful["cost_estimated"] is False
+    code, out, err = await tokenrace("run", "hello", "-c", cfg, "--no-text", cwd=tmp_path, env={"TEST_KEY": "k"})
+    assert "Cost" in out and f"${careful['cost_usd']:.6f}" in out

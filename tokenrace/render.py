@@ -21,6 +21,14 @@ def fmt_ms(v: float | None) -> str:
     return f"{v:.0f} ms" if v >= 100 else f"{v:.1f} ms"
 
 
+def fmt_cost(usd: float | None, estimated: bool | None = False) -> str:
+    """$0.0123, with "~" when it rests on estimated token counts; "–" without a price."""
+    if usd is None:
+        return "–"
+    text = f"${usd:.4f}" if usd >= 0.01 else f"${usd:.6f}"
+    return ("~" if estimated else "") + text
+
+
 def fmt_rate(v: float | None) -> str:
     return "–" if v is None else f"{v:.1f}"
 
@@ -39,8 +47,10 @@ def _cell(text: str, is_best: bool) -> Text:
 def results_table(results: Sequence[StreamResult], title: str | None = None) -> Table:
     """The comparison after a race: the best TTFT, tokens/s and total time are highlighted."""
     t = Table(title=title, header_style="bold", expand=False)
-    for col, justify in (("Provider", "left"), ("Model", "left"), ("Status", "left"), ("TTFT", "right"),
-                         ("tok/s", "right"), ("Output tokens", "right"), ("Total", "right")):
+    priced = any(r.cost_usd is not None for r in results)
+    columns = [("Provider", "left"), ("Model", "left"), ("Status", "left"), ("TTFT", "right"),
+               ("tok/s", "right"), ("Output tokens", "right"), ("Total", "right")]
+    for col, justify in columns + ([("Cost", "right")] if priced else []):
         t.add_column(col, justify=justify)   # type: ignore[arg-type]
     ok = [r for r in results if r.status == "ok"]
     best_ttft = _best([r.ttft_ms for r in ok], lowest=True)
@@ -49,11 +59,14 @@ def results_table(results: Sequence[StreamResult], title: str | None = None) -> 
     for r in results:
         tokens = "–" if r.output_tokens is None else (f"~{r.output_tokens}" if r.token_source == "estimate" else str(r.output_tokens))
         good = r.status == "ok"
-        t.add_row(r.provider, r.model, Text(r.status, style=STATUS_STYLE.get(r.status, "")),
-                  _cell(fmt_ms(r.ttft_ms), good and r.ttft_ms == best_ttft),
-                  _cell(fmt_rate(r.tokens_per_s), good and r.tokens_per_s == best_rate),
-                  tokens,
-                  _cell(fmt_ms(r.e2e_ms) if r.e2e_ms else "–", good and r.e2e_ms == best_total))
+        cells = [r.provider, r.model, Text(r.status, style=STATUS_STYLE.get(r.status, "")),
+                 _cell(fmt_ms(r.ttft_ms), good and r.ttft_ms == best_ttft),
+                 _cell(fmt_rate(r.tokens_per_s), good and r.tokens_per_s == best_rate),
+                 tokens,
+                 _cell(fmt_ms(r.e2e_ms) if r.e2e_ms else "–", good and r.e2e_ms == best_total)]
+        if priced:
+            cells.append(fmt_cost(r.cost_usd, r.cost_estimated))
+        t.add_row(*cells)
     return t
 
 

@@ -18,7 +18,8 @@ FIGURES = ("ttft_ms", "ttft_any_ms", "ttfb_ms", "e2e_ms", "queue_ms", "connect_m
            "ttft_cold_ms", "ttft_warm_ms")
 STATS = ("count", "mean", "min", "p50", "p90", "p95", "p99", "max", "stdev")
 GROUP_FIELDS = ("requests", "ok", "error_rate", "duration_s", "request_throughput", "output_tokens_per_s",
-                "goodput", "goodput_ratio", "arrival_rate", "cold_requests")
+                "goodput", "goodput_ratio", "arrival_rate", "cold_requests", "cost_per_1k_requests_usd",
+                "cost_usd", "cost_estimated")
 HIGHER_IS_BETTER = {"tokens_per_s", "request_throughput", "output_tokens_per_s", "goodput", "goodput_ratio",
                     "ok", "output_tokens", "arrival_rate"}
 
@@ -80,6 +81,7 @@ def summarize_group(recs: Sequence[Mapping[str, Any]], slo: Mapping[str, float] 
         "output_tokens_per_s": _rate(sum(r.get("output_tokens") or 0 for r in ok), duration),
         "goodput": None, "goodput_ratio": None, "arrival_rate": None,
         "cold_requests": sum(1 for r in recs if r.get("reused") is False),
+        **_cost(recs),
     }
     if slo:
         good = sum(1 for r in recs if slo_ok(r, slo))
@@ -88,6 +90,17 @@ def summarize_group(recs: Sequence[Mapping[str, Any]], slo: Mapping[str, float] 
         g["arrival_rate"] = round((len(starts) - 1) / ((max(starts) - min(starts)) / 1000), 3)
     g["figures"] = {name: summarize(figure_values(ok, name)) for name in FIGURES}
     return g
+
+
+def _cost(recs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What the group's requests cost (failed ones too: a provider may bill a request that failed)
+    and per 1,000 requests; None without a price."""
+    costs = [r["cost_usd"] for r in recs if r.get("cost_usd") is not None]
+    if not costs:
+        return {"cost_usd": None, "cost_per_1k_requests_usd": None, "cost_estimated": None}
+    total = sum(costs)
+    return {"cost_usd": round(total, 6), "cost_per_1k_requests_usd": round(total / len(costs) * 1000, 4),
+            "cost_estimated": any(r.get("cost_estimated") for r in recs)}
 
 
 def summarize_records(records: Iterable[Mapping[str, Any]], slo: Mapping[str, float] | None = None,
