@@ -45,27 +45,36 @@ def _cell(text: str, is_best: bool) -> Text:
 
 
 def results_table(results: Sequence[StreamResult], title: str | None = None) -> Table:
-    """The comparison after a race: the best TTFT, tokens/s and total time are highlighted."""
+    """The comparison after a race: the best TTFT, tokens/s and total time are highlighted.
+
+    Figures are never cut short: on a narrow terminal the provider and model names give way first."""
     t = Table(title=title, header_style="bold", expand=False)
     priced = any(r.cost_usd is not None for r in results)
-    columns = [("Provider", "left"), ("Model", "left"), ("Status", "left"), ("TTFT", "right"),
-               ("tok/s", "right"), ("Output tokens", "right"), ("Total", "right")]
-    for col, justify in columns + ([("Cost", "right")] if priced else []):
-        t.add_column(col, justify=justify)   # type: ignore[arg-type]
     ok = [r for r in results if r.status == "ok"]
     best_ttft = _best([r.ttft_ms for r in ok], lowest=True)
     best_rate = _best([r.tokens_per_s for r in ok], lowest=False)
     best_total = _best([r.e2e_ms for r in ok], lowest=True)
+    rows = []
     for r in results:
         tokens = "–" if r.output_tokens is None else (f"~{r.output_tokens}" if r.token_source == "estimate" else str(r.output_tokens))
         good = r.status == "ok"
-        cells = [r.provider, r.model, Text(r.status, style=STATUS_STYLE.get(r.status, "")),
-                 _cell(fmt_ms(r.ttft_ms), good and r.ttft_ms == best_ttft),
-                 _cell(fmt_rate(r.tokens_per_s), good and r.tokens_per_s == best_rate),
-                 tokens,
-                 _cell(fmt_ms(r.e2e_ms) if r.e2e_ms else "–", good and r.e2e_ms == best_total)]
+        cells: list[Text | str] = [
+            r.provider, r.model, Text(r.status, style=STATUS_STYLE.get(r.status, "")),
+            _cell(fmt_ms(r.ttft_ms), good and r.ttft_ms == best_ttft),
+            _cell(fmt_rate(r.tokens_per_s), good and r.tokens_per_s == best_rate),
+            tokens, _cell(fmt_ms(r.e2e_ms) if r.e2e_ms else "–", good and r.e2e_ms == best_total)]
         if priced:
             cells.append(fmt_cost(r.cost_usd, r.cost_estimated))
+        rows.append(cells)
+    columns = [("Provider", "left"), ("Model", "left"), ("Status", "left"), ("TTFT", "right"), ("tok/s", "right"),
+               ("Output tokens", "right"), ("Total", "right")] + ([("Cost", "right")] if priced else [])
+    for i, (col, justify) in enumerate(columns):
+        if i < 2:
+            t.add_column(col, justify=justify, overflow="ellipsis")   # type: ignore[arg-type]
+        else:
+            width = max([len(str(row[i])) for row in rows] + [len(col.split()[0])])
+            t.add_column(col, justify=justify, no_wrap=True, min_width=width)   # type: ignore[arg-type]
+    for cells in rows:
         t.add_row(*cells)
     return t
 
