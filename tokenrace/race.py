@@ -31,19 +31,22 @@ class Race:
     timestamp was taken and the accumulator took it; they must be quick.
     """
 
-    def __init__(self, client: HTTPClient, providers: Sequence[ProviderConfig], request: ChatRequest, *,
+    def __init__(self, client: HTTPClient, providers: Sequence[ProviderConfig],
+                 request: ChatRequest | Mapping[str, ChatRequest], *,
                  defaults: Mapping[str, Any] | None = None, on_event: EventSink | None = None,
                  redactor: Redactor | None = None) -> None:
         names = [p.name for p in providers]
         if len(set(names)) != len(names):
             raise ValueError("provider names in one race must be unique")
-        self.client, self.providers, self.request = client, list(providers), request
+        self.client, self.providers = client, list(providers)
+        # one request for all, or each provider its own (a conversation: each its own history)
+        self.requests = dict(request) if isinstance(request, Mapping) else {p.name: request for p in providers}
         self.defaults = dict(defaults or {})
         self.redactor = redactor
         self.listeners: list[EventSink] = [on_event] if on_event else []
-        prompt_tokens = sum(estimate_tokens(str(m.get("content") or "")) for m in request.messages)
         self.accumulators = {p.name: StreamAccumulator(p.name, p.model, price=p.price,
-                                                       prompt_tokens_estimate=prompt_tokens) for p in providers}
+                                                       prompt_tokens_estimate=_prompt_tokens(self.requests[p.name]))
+                             for p in providers}
         self.log: dict[str, list[StreamEvent]] = {p.name: [] for p in providers}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._cancelled: set[str] = set()       # asked to stop, perhaps before starting
@@ -70,7 +73,7 @@ class Race:
             if p.name in self._cancelled:
                 continue
             self._tasks[p.name] = asyncio.create_task(
-                stream_provider(self.client, p, self.request, self._emit, defaults=params, t_queued_ns=t0,
+                stream_provider(self.client, p, self.requests[p.name], self._emit, defaults=params, t_queued_ns=t0,
                                 redactor=self.redactor),
                 name=f"tokenrace-stream-{p.name}")
         try:
@@ -92,3 +95,7 @@ class Race:
 
     def results(self) -> list[StreamResult]:
         return [self.accumulators[p.name].result() for p in self.providers]
+
+
+def _prompt_tokens(request: ChatRequest) -> float:
+    return sum(estimate_tokens(str(m.get("content") or "")) for m in request.messages)

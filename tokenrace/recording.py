@@ -31,12 +31,12 @@ class Recorder:
         self.store = None
 
     async def create(self, prompt: str, params: dict[str, Any], providers: list[dict[str, str]],
-                     created: float | None = None) -> None:
+                     created: float | None = None, parent: str | None = None) -> None:
         if self.store is None:
             return
         try:
             await self.store.create_run(self.run_id, prompt, params, providers, source=self.source,
-                                        created=time.time() if created is None else created)
+                                        created=time.time() if created is None else created, parent=parent)
         except Exception:
             self._lost("creating it")
 

@@ -15,7 +15,7 @@ from .config.models import Config, ProviderConfig
 from .errors import TokenraceError
 from .request import ChatRequest
 
-BODY_FIELDS = ("prompt", "providers", "params")
+BODY_FIELDS = ("prompt", "providers", "params", "parent")
 PARAMS = ("max_tokens", "temperature", "top_p", "stop", "system")
 
 
@@ -47,6 +47,8 @@ class RunRequest:
     providers: tuple[ProviderConfig, ...]
     params: Mapping[str, Any] = field(default_factory=dict)    # max_tokens, temperature, top_p, stop
     system: str | None = None
+    parent: str | None = None          # the run this one follows up (a conversation); see thread.py
+    history: Mapping[str, tuple[dict[str, str], ...]] = field(default_factory=dict)   # per provider
 
     def shown_params(self) -> dict[str, Any]:
         """The params as stored and shown (``system`` among them, as the API takes it)."""
@@ -55,8 +57,15 @@ class RunRequest:
             out["system"] = self.system
         return out
 
-    def chat(self) -> ChatRequest:
-        return ChatRequest.from_prompt(self.prompt, dict(self.params), system=self.system)
+    def chat(self, provider: str | None = None) -> ChatRequest:
+        """What ``provider`` is sent: the system prompt, its own history in this thread, the prompt."""
+        msgs: list[dict[str, Any]] = [{"role": "system", "content": self.system}] if self.system else []
+        msgs += [dict(m) for m in self.history.get(provider or "", ())]
+        msgs.append({"role": "user", "content": self.prompt})
+        return ChatRequest(tuple(msgs), dict(self.params))
+
+    def chats(self) -> dict[str, ChatRequest]:
+        return {p.name: self.chat(p.name) for p in self.providers}
 
 
 def validate(body: Any, config: Config, limits: Limits | None = None) -> RunRequest:
@@ -66,7 +75,11 @@ def validate(body: Any, config: Config, limits: Limits | None = None) -> RunRequ
         raise RequestError('the body must be a JSON object: {"prompt": "...", "providers": [...], "params": {...}}')
     unknown = sorted(set(body) - set(BODY_FIELDS))
     if unknown:
-        raise RequestError(f"unknown field(s) {', '.join(map(repr, unknown))}; expected prompt, providers, params")
+        raise RequestError(f"unknown field(s) {', '.join(map(repr, unknown))}; expected prompt, providers, params, "
+                           f"parent")
+    parent = body.get("parent")
+    if parent is not None and (not isinstance(parent, str) or not parent.strip() or len(parent) > 100):
+        raise RequestError('"parent" must be the id of the run to continue', field="parent")
     prompt = check_text(body.get("prompt"), "prompt", limits)
     providers = select(config, body.get("providers"), limits)
     raw = body.get("params")
@@ -76,7 +89,7 @@ def validate(body: Any, config: Config, limits: Limits | None = None) -> RunRequ
         raise RequestError('"params" must be a JSON object', field="params")
     params = check_params(raw, limits)
     system = params.pop("system", None)
-    return RunRequest(prompt, providers, params, system)
+    return RunRequest(prompt, providers, params, system, parent)
 
 
 def check_text(value: Any, name: str, limits: Limits) -> str:

@@ -62,7 +62,7 @@ class RaceSession:
         self.results: list[StreamResult] | None = None
         self.kinds = {p.name: p.kind for p in request.providers}
         self.recorder = Recorder(store, self.id, source)
-        self.race = Race(client, request.providers, request.chat(), defaults=config.defaults,
+        self.race = Race(client, request.providers, request.chats(), defaults=config.defaults,
                          on_event=self._on_event, redactor=config.redactor)
         self._t0 = time.perf_counter_ns()
         self._interval_ns = int(self.limits.metrics_interval_s * 1e9)
@@ -91,7 +91,7 @@ class RaceSession:
         """Record the run, race, send ``end``, record the results. Call once."""
         req = self.request
         await self.recorder.create(req.prompt, req.shown_params(), [p.public() for p in req.providers],
-                                   self.created)
+                                   self.created, parent=req.parent)
         self._t0 = time.perf_counter_ns()
         ticker = asyncio.create_task(self._tick(), name=f"tokenrace-metrics-{self.id}")
         interrupted = False
@@ -198,4 +198,5 @@ class RaceSession:
         req = self.request
         return {"id": self.id, "prompt": req.prompt, "created": self.created,
                 "providers": [p.public() for p in req.providers], "status": self.status, "source": self.source,
-                "params": req.shown_params(), "results": self.live_results(), "finished": self.finished}
+                "params": req.shown_params(), "results": self.live_results(), "finished": self.finished,
+                "parent": req.parent}

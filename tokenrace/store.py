@@ -94,6 +94,9 @@ class RunStore:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=5000")
         db.executescript(_SCHEMA)
+        if "parent" not in {r[1] for r in db.execute("PRAGMA table_info(runs)")}:   # a database from before threads
+            db.execute("ALTER TABLE runs ADD COLUMN parent TEXT")
+        db.execute("CREATE INDEX IF NOT EXISTS runs_parent ON runs (parent)")
         self._db = db
 
     async def close(self) -> None:
@@ -160,13 +163,14 @@ class RunStore:
 
     # ------------------------------------------------------------------ writes
     async def create_run(self, run_id: str, prompt: str, params: dict, providers: list[dict], *,
-                         source: str = "serve", created: float | None = None) -> None:
+                         source: str = "serve", created: float | None = None, parent: str | None = None) -> None:
         created = time.time() if created is None else created
-        row = (run_id, prompt, json.dumps(params, **_JSON), json.dumps(providers, **_JSON), source, "running", created)
+        row = (run_id, prompt, json.dumps(params, **_JSON), json.dumps(providers, **_JSON), source, "running", created,
+               parent)
 
         def job() -> None:
-            self._db.execute("INSERT INTO runs (id, prompt, params, providers, source, status, created) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+            self._db.execute("INSERT INTO runs (id, prompt, params, providers, source, status, created, parent) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
         await self._call(job)
 
     def append_events(self, run_id: str, events: list[StreamEvent]) -> None:
@@ -261,15 +265,15 @@ class RunStore:
     # ------------------------------------------------------------------ reads
     @staticmethod
     def _run_row(row: tuple) -> dict[str, Any]:
-        rid, prompt, providers, status, source, created = row
+        rid, prompt, providers, status, source, created, parent = row
         return {"id": rid, "prompt": prompt, "created": created, "providers": json.loads(providers),
-                "status": status, "source": source}
+                "status": status, "source": source, "parent": parent}
 
     async def list_runs(self, limit: int = 50, source: str | None = None) -> list[dict]:
         limit = max(0, int(limit))
 
         def job() -> list[dict]:
-            q = "SELECT id, prompt, providers, status, source, created FROM runs"
+            q = "SELECT id, prompt, providers, status, source, created, parent FROM runs"
             args: tuple = ()
             if source is not None:
                 q += " WHERE source = ?"
@@ -280,17 +284,32 @@ class RunStore:
 
     async def get_run(self, run_id: str) -> dict | None:
         def job() -> dict | None:
-            row = self._db.execute("SELECT id, prompt, providers, status, source, created, params, finished "
+            row = self._db.execute("SELECT id, prompt, providers, status, source, created, parent, params, finished "
                                    "FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 return None
-            run = self._run_row(row[:6])
-            run["params"] = json.loads(row[6])
-            run["finished"] = row[7]
+            run = self._run_row(row[:7])
+            run["params"] = json.loads(row[7])
+            run["finished"] = row[8]
             run["results"] = [json.loads(d) for (d,) in self._db.execute(
                 "SELECT data FROM results WHERE run_id = ? ORDER BY idx", (run_id,))]
             return run
         return await self._call(job)
+
+    async def thread(self, run_id: str, max_runs: int = 500) -> list[dict]:
+        """The conversation ``run_id`` ends: its runs from the first to ``run_id`` (each as :meth:`get_run`);
+        empty when ``run_id`` is unknown. A parent that is gone ends the chain there."""
+        chain: list[dict] = []
+        seen: set[str] = set()
+        current: str | None = run_id
+        while current is not None and current not in seen and len(chain) < max_runs:
+            seen.add(current)
+            run = await self.get_run(current)
+            if run is None:
+                break
+            chain.append(run)
+            current = run.get("parent")
+        return chain[::-1]
 
     async def get_events(self, run_id: str) -> list[StreamEvent]:
         def job() -> list[StreamEvent]:

@@ -21,7 +21,7 @@ from ..config.models import Config
 from ..store import RunStore
 from .auth import Access, is_loopback, new_token
 from .handlers import (DASHBOARD, HealthHandler, IndexHandler, NotFoundHandler, ProvidersHandler, RunHandler,
-                       RunsHandler)
+                       RunsHandler, ThreadHandler)
 from .hub import Hub, HubLimits
 from ..runrequest import Limits
 from .runs import RunManager
@@ -71,6 +71,7 @@ def make_app(manager: RunManager, access: Access, settings: ServerSettings) -> w
         (r"/api/runs", RunsHandler, deps),
         (rf"/api/runs/{_RUN}", RunHandler, deps),
         (rf"/api/runs/{_RUN}/events", RunEventsHandler, deps),
+        (rf"/api/runs/{_RUN}/thread", ThreadHandler, deps),
         (rf"/api/runs/{_RUN}/providers/{_NAME}/events", RunEventsHandler, deps),
         (r"/", IndexHandler, deps),
         (r"/static/(.*)", web.StaticFileHandler, {"path": str(DASHBOARD)}),

@@ -11,6 +11,7 @@ from tornado import escape, web
 
 from .auth import COOKIE, Access
 from ..runrequest import RequestError
+from ..thread import thread_json, thread_markdown
 from .runs import RunError, RunManager
 
 if TYPE_CHECKING:
@@ -190,6 +191,31 @@ class RunHandler(BaseHandler):
             self.send_error_json(404, f"no run {run_id!r}")
         else:
             self.send_error_json(409, f"run {run_id!r} is not running (status {stored['status']})")
+
+
+class ThreadHandler(BaseHandler):
+    """``GET /api/runs/{id}/thread``: the conversation that ends with the run, oldest turn first;
+    ``?format=md`` (or ``json``) downloads it."""
+
+    async def get(self, run_id: str) -> None:
+        runs = await self.manager.store.thread(run_id)
+        if not runs:
+            self.send_error_json(404, f"no run {run_id!r}")
+            return
+        fmt = self.get_query_argument("format", "")
+        if fmt == "md":
+            self.set_header("Content-Type", "text/markdown; charset=utf-8")
+            self.set_header("Content-Disposition", f'attachment; filename="tokenrace-thread-{run_id}.md"')
+            self.finish(thread_markdown(runs))
+            return
+        if fmt not in ("", "json"):
+            self.send_error_json(400, "format must be json or md")
+            return
+        if fmt == "json":
+            self.set_header("Content-Disposition", f'attachment; filename="tokenrace-thread-{run_id}.json"')
+        doc = thread_json(runs)
+        doc["runs"] = [run_view(r) for r in doc["runs"]]
+        self.send_json(doc)
 
 
 class IndexHandler(BaseHandler):

@@ -17,6 +17,7 @@ from ..providers.http import HTTPClient
 from ..recording import replay_frames
 from ..runrequest import Limits, RequestError, validate
 from ..session import RaceSession
+from ..thread import with_history
 from ..store import RunStore
 from .hub import Channel, Hub
 
@@ -70,6 +71,10 @@ class RunManager:
 
     async def create(self, body: Any) -> RaceSession:
         request = validate(body, self.config, self.limits)
+        if request.parent is not None:
+            if request.parent in self.runs:
+                raise RunError(409, f"run {request.parent!r} is still running; continue it when it has ended")
+            request = with_history(request, await self.store.thread(request.parent))
         if self.closing:
             raise RunError(503, "the server is shutting down")
         if len(self.runs) >= self.max_concurrent_runs:

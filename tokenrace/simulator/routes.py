@@ -95,6 +95,7 @@ class Parsed:
     include_usage: bool = False         # openai/azure: stream_options.include_usage
     reasoning_visible: bool = True      # openai_responses: reasoning.summary was asked for
     echo: dict[str, Any] = field(default_factory=dict)
+    history: list[tuple[str, str]] = field(default_factory=list)   # (role, text) of every message sent
 
 
 def _text_of(content: Any) -> str:
@@ -182,4 +183,22 @@ def parse_request(wire: str, body: bytes, query: Mapping[str, str]) -> Parsed:
         parsed.include_usage = wire in ("openai", "azure") and bool(
             (data.get("stream_options") or {}).get("include_usage"))
     parsed.model = parsed.model or DEFAULT_MODELS.get(wire, "")
+    parsed.history = conversation(wire, data)
     return parsed
+
+
+def conversation(wire: str, data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The messages a request carried, as (role, text) in a common shape: system, user, assistant."""
+    out: list[tuple[str, str]] = []
+    system = data.get("system") or data.get("instructions") or (data.get("systemInstruction") or {}).get("parts")
+    if system:
+        out.append(("system", _text_of(system)))
+    items = data.get("messages") or data.get("contents") or data.get("input") or data.get("history") or []
+    for m in items if isinstance(items, list) else []:
+        if not isinstance(m, dict):
+            continue
+        role = {"model": "assistant"}.get(str(m.get("role")), str(m.get("role")))
+        out.append((role, _text_of(m.get("content", m.get("parts")))))
+    if wire in ("chat", "chat_stream", "chat_events", "chatglm") and isinstance(data.get("prompt"), str):
+        out.append(("user", data["prompt"]))
+    return out

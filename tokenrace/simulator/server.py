@@ -191,7 +191,7 @@ class Simulator:
         except BadRequest as exc:
             return self._refuse(truth, error_response(wire, 400, request_id=rid, message=str(exc)), "bad_request")
         model = DEFAULT_MODELS["azure"] if wire == "azure" else route.model or req.model   # Azure: the deployment's
-        truth.prompt, truth.max_tokens = req.prompt, req.max_tokens
+        truth.prompt, truth.max_tokens, truth.history = req.prompt, req.max_tokens, req.history
         n = self._counts.get(profile.name, 0)
         self._counts[profile.name] = n + 1
         fault = profile.fault if profile.fault is not None and profile.fault.hits(n) else None

@@ -33,6 +33,7 @@ class RequestTruth:
     fault: str | None = None        # the fault kind applied to this request, if any
     done: bool = False              # the response is complete (or the client went away)
     prompt: str = ""
+    history: list[tuple[str, str]] = field(default_factory=list)   # (role, text) of every message received
     max_tokens: int | None = None
     finish_reason: str | None = None    # "stop" | "length" | "content_filter" when the stream ended properly
     outcome: str = "pending"        # ok|http_error|bad_request|unauthorized|error_after|truncated|client_gone|stopped
