@@ -191,3 +191,20 @@ async def test_run_shows_the_cost_of_priced_providers(tmp_path, csim):
     assert careful["cost_estimated"] is False
     code, out, err = await tokenrace("run", "hello", "-c", cfg, "--no-text", cwd=tmp_path, env={"TEST_KEY": "k"})
     assert "Cost" in out and f"${careful['cost_usd']:.6f}" in out
+
+
+async def test_run_continue_last_asks_a_follow_up_in_the_same_thread(tmp_path):
+    env = {"XDG_DATA_HOME": str(tmp_path / "data")}
+    code, out, err = await tokenrace("run", "First question", "-p", "sim-openai", "--json", "--max-tokens", "8",
+                                     cwd=tmp_path, env=env)
+    assert code == 0, err
+    first = json.loads(out)
+    code, out, err = await tokenrace("run", "Second question", "-p", "sim-openai", "--json", "--max-tokens", "8",
+                                     "--continue", "last", cwd=tmp_path, env=env)
+    assert code == 0, err
+    second = json.loads(out)
+    assert second["parent"] == first["run"]
+    code, out, err = await tokenrace("run", "x", "--continue", "no-such-run", cwd=tmp_path, env=env)
+    assert code == 2 and "no run 'no-such-run'" in err
+    code, out, err = await tokenrace("run", "x", "--continue", "last", "--no-history", cwd=tmp_path, env=env)
+    assert code == 2 and "--no-history" in err

@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-text", action="store_true", help="do not print the answers, only the table")
     run.add_argument("--db", metavar="PATH", help="the run history database (default: the one serve and tui use)")
     run.add_argument("--no-history", action="store_true", help="do not record this run in the run history")
+    run.add_argument("--continue", dest="continue_run", metavar="RUN_ID|last",
+                     help="ask a follow-up in that run's conversation (each provider gets its own earlier answers)")
 
     sim = sub.add_parser("simulate", help="run the built-in provider simulator",
                          description="A loopback HTTP server that speaks every supported wire format with "

@@ -28,10 +28,11 @@ from ..metrics import LiveFigures, StreamResult
 from ..protocol import Delta, Message, Metrics, ProviderDone, ProviderError, RunEnd
 from ..providers.http import HTTPClient
 from ..render import live_table, results_table
-from ..runrequest import RequestError, validate
+from ..runrequest import RequestError, RunRequest, validate
 from ..runtime import open_config
 from ..session import RaceSession
 from ..store import RunStore
+from ..thread import with_history
 
 REFRESH_S = 0.1
 TAIL_CHARS = 400
@@ -91,11 +92,15 @@ async def _open(args: argparse.Namespace) -> _Engine:
 
 
 def _main(engine: EngineThread, args: argparse.Namespace, prompt: str) -> int:
+    if args.continue_run and args.no_history:
+        raise UsageError("--continue reads the conversation from the run history: leave out --no-history")
     env = engine.submit(_open(args)).result()
     try:
         try:
             request = validate({"prompt": prompt, "providers": args.provider, "params": request_params(args)},
                                env.config)
+            if args.continue_run:
+                request = engine.submit(_continue(env, request, args.continue_run)).result()
         except RequestError as e:
             raise UsageError(e.message) from None
         if env.store_error:
@@ -110,7 +115,7 @@ def _main(engine: EngineThread, args: argparse.Namespace, prompt: str) -> int:
     finally:
         engine.submit(env.stack.aclose()).result(timeout=30)
     if args.json:
-        doc = {"prompt": prompt, "run": session.id, "tool": f"tokenrace {__version__}",
+        doc = {"prompt": prompt, "run": session.id, "parent": request.parent, "tool": f"tokenrace {__version__}",
                "config": env.config.source or "built-in simulator", "params": request.shown_params(),
                "results": [r.to_dict() for r in results]}
         json.dump(doc, sys.stdout, ensure_ascii=False, indent=2)
@@ -118,6 +123,20 @@ def _main(engine: EngineThread, args: argparse.Namespace, prompt: str) -> int:
     else:
         _print_results(results, args, env.config.builtin)
     return 0 if all(r.status == "ok" for r in results) else 1
+
+
+async def _continue(env: _Engine, request: RunRequest, which: str) -> RunRequest:
+    """``request`` as a follow-up of run ``which`` (``last``: the newest run in the history)."""
+    if env.store is None:
+        raise RequestError(f"--continue needs the run history ({env.store_error})")
+    if which == "last":
+        newest = await env.store.list_runs(1)
+        if not newest:
+            raise RequestError("--continue last: the run history is empty")
+        which = newest[0]["id"]
+    thread = await env.store.thread(which)
+    request = dataclasses.replace(request, parent=which)
+    return with_history(request, thread)
 
 
 def _follow(engine: EngineThread, session: RaceSession, done: Any, inbox: "queue.SimpleQueue[Message]",
