@@ -37,7 +37,13 @@ def add_arguments(p: argparse.ArgumentParser, add_config) -> None:
     p.add_argument("--max-prompt-chars", type=_positive(int), default=100_000, metavar="N")
     p.add_argument("--max-providers", type=_positive(int), default=16, metavar="N", help="providers per run")
     p.add_argument("--max-concurrent-runs", type=_positive(int), default=8, metavar="N")
-    p.add_argument("--max-body-bytes", type=_positive(int), default=1024 * 1024, metavar="N")
+    p.add_argument("--max-body-bytes", type=_positive(int), default=1024 * 1024, metavar="N",
+                   help="largest request body (default 1 MiB); a larger one gets 413 at any size")
+    p.add_argument("--max-runs-per-minute", type=_positive(float), default=30.0, metavar="N",
+                   help="runs one client address may start a minute (default 30), after a burst of "
+                        "--run-burst; past it POST /api/runs answers 429 with Retry-After")
+    p.add_argument("--run-burst", type=_positive(int), default=10, metavar="N",
+                   help="runs a client may start at once before --max-runs-per-minute applies (default 10)")
     p.add_argument("--heartbeat", type=_positive(float), default=15.0, metavar="SECONDS",
                    help="comment line on idle streams every SECONDS (default 15)")
 
@@ -68,6 +74,7 @@ async def _serve(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, token=args.token, allow_origins=tuple(args.allow_origin),
         max_prompt_chars=args.max_prompt_chars, max_providers=args.max_providers,
         max_concurrent_runs=args.max_concurrent_runs, max_body_bytes=args.max_body_bytes,
+        max_runs_per_minute=args.max_runs_per_minute, run_burst=args.run_burst,
         heartbeat_s=args.heartbeat)
     async with open_config(args.config) as cfg:
         store = RunStore(args.db)

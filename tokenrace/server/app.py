@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from tornado import web
 from tornado.httpserver import HTTPServer
@@ -23,6 +24,7 @@ from .auth import Access, is_loopback, new_token
 from .handlers import (DASHBOARD, HealthHandler, IndexHandler, NotFoundHandler, ProvidersHandler, RunHandler,
                        RunsHandler)
 from .hub import Hub, HubLimits
+from .ratelimit import RateLimiter
 from .runs import Limits, RunManager
 from .sse_handler import RunEventsHandler
 
@@ -41,6 +43,8 @@ class ServerSettings:
     max_prompt_chars: int = 100_000
     max_providers: int = 16
     max_concurrent_runs: int = 8
+    max_runs_per_minute: float = 30.0      # per client address (token bucket)
+    run_burst: int = 10                    # runs a client may start at once before the rate applies
     heartbeat_s: float = 15.0
     retry_ms: int = 2000
     flush_timeout_s: float = 10.0
@@ -62,9 +66,10 @@ def _log_request(handler: web.RequestHandler) -> None:
                 1000.0 * handler.request.request_time())
 
 
-def make_app(manager: RunManager, access: Access, settings: ServerSettings) -> web.Application:
-    deps = dict(manager=manager, access=access, settings=settings)
-    routes = [
+def make_app(manager: RunManager, access: Access, settings: ServerSettings,
+             limiter: RateLimiter | None = None) -> web.Application:
+    deps: dict[str, Any] = dict(manager=manager, access=access, settings=settings, limiter=limiter)
+    routes: list[Any] = [
         (r"/healthz", HealthHandler, deps),
         (r"/api/providers", ProvidersHandler, deps),
         (r"/api/runs", RunsHandler, deps),
@@ -91,6 +96,7 @@ class Server:
         self.access = Access(token=s.token, allow_origins=tuple(o.rstrip("/") for o in s.allow_origins))
         self.hub = Hub(s.hub)
         self.manager = RunManager(config, store, self.hub, limits=s.limits())
+        self.limiter = RateLimiter(s.max_runs_per_minute, s.run_burst)
         self.http: HTTPServer | None = None
         self.port = s.port
 
@@ -104,9 +110,10 @@ class Server:
 
     async def start(self) -> None:
         await self.manager.start()
-        app = make_app(self.manager, self.access, self.settings)
-        # the handler answers a body over max_body_bytes with a JSON 413; far larger ones are cut here
-        self.http = HTTPServer(app, max_body_size=self.settings.max_body_bytes * 4 + 65536, xheaders=False,
+        app = make_app(self.manager, self.access, self.settings, self.limiter)
+        # POST /api/runs streams its body and answers any size past the limit with a JSON 413; no other
+        # route takes a body, so none ever buffers more than the limit
+        self.http = HTTPServer(app, max_body_size=self.settings.max_body_bytes, xheaders=False,
                                idle_connection_timeout=120)
         sockets = bind_sockets(self.settings.port, self.settings.host or None)
         self.port = sockets[0].getsockname()[1]
