@@ -20,9 +20,9 @@ from tornado.netutil import bind_sockets
 
 from ..config.models import Config
 from ..store import RunStore
-from .auth import Access, is_loopback, new_token
+from .auth import Access, RedactFilter, is_loopback, new_token
 from .handlers import (DASHBOARD, HealthHandler, IndexHandler, NotFoundHandler, ProvidersHandler, RunHandler,
-                       RunsHandler)
+                       RunsHandler, StaticHandler)
 from .hub import Hub, HubLimits
 from .ratelimit import RateLimiter
 from .runs import Limits, RunManager
@@ -77,7 +77,7 @@ def make_app(manager: RunManager, access: Access, settings: ServerSettings,
         (rf"/api/runs/{_RUN}/events", RunEventsHandler, deps),
         (rf"/api/runs/{_RUN}/providers/{_NAME}/events", RunEventsHandler, deps),
         (r"/", IndexHandler, deps),
-        (r"/static/(.*)", web.StaticFileHandler, {"path": str(DASHBOARD)}),
+        (r"/static/(.*)", StaticHandler, {"path": str(DASHBOARD)}),
     ]
     return web.Application(routes, default_handler_class=NotFoundHandler, default_handler_args=deps,
                            compress_response=False, log_function=_log_request, xsrf_cookies=False)
@@ -97,6 +97,7 @@ class Server:
         self.hub = Hub(s.hub)
         self.manager = RunManager(config, store, self.hub, limits=s.limits())
         self.limiter = RateLimiter(s.max_runs_per_minute, s.run_burst)
+        self.log_filter = RedactFilter(s.token)
         self.http: HTTPServer | None = None
         self.port = s.port
 
@@ -109,13 +110,18 @@ class Server:
         return f"http://{host}:{self.port}/"
 
     async def start(self) -> None:
-        await self.manager.start()
+        self.log_filter.install()
+        try:
+            await self.manager.start()
+            sockets = bind_sockets(self.settings.port, self.settings.host or None)
+        except BaseException:
+            self.log_filter.remove()
+            raise
         app = make_app(self.manager, self.access, self.settings, self.limiter)
         # POST /api/runs streams its body and answers any size past the limit with a JSON 413; no other
         # route takes a body, so none ever buffers more than the limit
         self.http = HTTPServer(app, max_body_size=self.settings.max_body_bytes, xheaders=False,
                                idle_connection_timeout=120)
-        sockets = bind_sockets(self.settings.port, self.settings.host or None)
         self.port = sockets[0].getsockname()[1]
         self.http.add_sockets(sockets)
 
@@ -123,6 +129,7 @@ class Server:
         """Stop accepting, cancel running races (streams end ``cancelled``), let subscribers read
         ``end``, flush the store, close connections."""
         if self.http is None:
+            self.log_filter.remove()
             return
         self.http.stop()
         await self.manager.stop(reason, timeout=timeout)
@@ -130,3 +137,4 @@ class Server:
             log.warning("%d subscriber(s) still reading at shutdown: closing them", self.hub.subscriber_count)
         await self.http.close_all_connections()
         self.http = None
+        self.log_filter.remove()

@@ -37,6 +37,12 @@ LINGER_S = 5.0
 LINGER_BODIES = 16
 
 
+def request_summary(handler: web.RequestHandler) -> str:
+    """What tornado's own log lines say about a request: the path, never the query (?token=)."""
+    r = handler.request
+    return f"{r.method} {r.path} ({r.remote_ip})"
+
+
 class BaseHandler(web.RequestHandler):
     """Dependencies come through ``initialize``; access is checked in ``prepare``."""
 
@@ -96,6 +102,9 @@ class BaseHandler(web.RequestHandler):
             message = self._reason if status_code < 500 else "internal server error (see the server log)"
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps({"error": message}, ensure_ascii=False))
+
+    def _request_summary(self) -> str:
+        return request_summary(self)
 
     def log_exception(self, typ, value, tb) -> None:      # the URI may carry ?token=
         if isinstance(value, web.HTTPError):
@@ -315,6 +324,13 @@ class IndexHandler(BaseHandler):
         self.set_status(status)
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.finish(f"<!doctype html><title>tokenrace</title><p>{escape.xhtml_escape(message)}</p>")
+
+
+class StaticHandler(web.StaticFileHandler):
+    """The page's files; tornado logs a refused path (403) with this summary."""
+
+    def _request_summary(self) -> str:
+        return request_summary(self)
 
 
 class NotFoundHandler(BaseHandler):
