@@ -44,6 +44,9 @@ def add_arguments(p: argparse.ArgumentParser, add_config) -> None:
                         "--run-burst; past it POST /api/runs answers 429 with Retry-After")
     p.add_argument("--run-burst", type=_positive(int), default=10, metavar="N",
                    help="runs a client may start at once before --max-runs-per-minute applies (default 10)")
+    p.add_argument("--replay-cache-bytes", type=_positive(int), default=64 * 1024 * 1024, metavar="N",
+                   help="memory for finished runs kept ready to replay (default 64 MiB); past it the least "
+                        "recently used are dropped and reloaded from the database when asked for")
     p.add_argument("--heartbeat", type=_positive(float), default=15.0, metavar="SECONDS",
                    help="comment line on idle streams every SECONDS (default 15)")
 
@@ -66,7 +69,7 @@ async def _serve(args: argparse.Namespace) -> int:
     import signal
 
     from ..runtime import open_config
-    from ..server import Server, ServerSettings
+    from ..server import HubLimits, Server, ServerSettings
     from ..store import RunStore
 
     log = logging.getLogger("tokenrace.server")
@@ -75,7 +78,7 @@ async def _serve(args: argparse.Namespace) -> int:
         max_prompt_chars=args.max_prompt_chars, max_providers=args.max_providers,
         max_concurrent_runs=args.max_concurrent_runs, max_body_bytes=args.max_body_bytes,
         max_runs_per_minute=args.max_runs_per_minute, run_burst=args.run_burst,
-        heartbeat_s=args.heartbeat)
+        heartbeat_s=args.heartbeat, hub=HubLimits(keep_finished_bytes=args.replay_cache_bytes))
     async with open_config(args.config) as cfg:
         store = RunStore(args.db)
         await store.open()
