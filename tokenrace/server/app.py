@@ -10,6 +10,8 @@
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +52,9 @@ class ServerSettings:
     flush_timeout_s: float = 10.0
     write_chunk_bytes: int = 64 * 1024
     metrics_interval_s: float = 0.25
+    keep_runs: int | None = 1000           # the database keeps the newest N runs (None: any number) ...
+    keep_days: float | None = None         # ... created within D days (None: any age); running ones always
+    prune_interval_s: float = 300.0        # how often that is applied, after once at start
     hub: HubLimits = field(default_factory=HubLimits)
 
     def limits(self) -> Limits:
@@ -99,6 +104,7 @@ class Server:
         self.limiter = RateLimiter(s.max_runs_per_minute, s.run_burst)
         self.log_filter = RedactFilter(s.token)
         self.http: HTTPServer | None = None
+        self.prune_task: asyncio.Task | None = None
         self.port = s.port
 
     @property
@@ -123,11 +129,36 @@ class Server:
         self.http = HTTPServer(app, max_body_size=self.settings.max_body_bytes, xheaders=False,
                                idle_connection_timeout=120)
         self.port = sockets[0].getsockname()[1]
+        await self.prune()
+        self.prune_task = asyncio.create_task(self._prune_every(), name="tokenrace-prune")
         self.http.add_sockets(sockets)
+
+    async def prune(self) -> int:
+        """Apply the retention settings to the store once; a failure is logged, never raised."""
+        s = self.settings
+        try:
+            n = await self.store.prune(s.keep_runs, s.keep_days)
+        except Exception:
+            log.exception("removing old runs from %s failed", self.store.path)
+            return 0
+        if n:
+            log.info("removed %d old run(s) from %s (keep %s runs, %s days)", n, self.store.path,
+                     "all" if s.keep_runs is None else s.keep_runs, "all" if s.keep_days is None else s.keep_days)
+        return n
+
+    async def _prune_every(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.prune_interval_s)
+            await self.prune()
 
     async def stop(self, reason: str = "server shutting down", timeout: float = 10.0) -> None:
         """Stop accepting, cancel running races (streams end ``cancelled``), let subscribers read
         ``end``, flush the store, close connections."""
+        if self.prune_task is not None:
+            self.prune_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.prune_task
+            self.prune_task = None
         if self.http is None:
             self.log_filter.remove()
             return
