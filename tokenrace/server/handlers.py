@@ -6,9 +6,10 @@ import json
 import logging
 from urllib.parse import urlencode
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from tornado import escape, web
+from tornado.http1connection import HTTP1Connection
 
 from .auth import COOKIE, Access
 from .body import BodyError, parse_json
@@ -175,7 +176,7 @@ class RunsHandler(BaseHandler):
         self._drained = 0
         self._linger: asyncio.TimerHandle | None = None
         # tornado's own cap would answer a bare 400 with no body: the limit is enforced here instead
-        self.request.connection.set_max_body_size(1 << 62)    # type: ignore[union-attr]
+        cast(HTTP1Connection, self.request.connection).set_max_body_size(1 << 62)
 
     def prepare(self) -> None:
         self._early = True
