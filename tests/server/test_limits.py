@@ -155,3 +155,21 @@ async def test_chunked_body_under_the_limit_is_accepted(harness):
 
     status, doc, _ = await harness.request("POST", "/api/runs", data=pieces())
     assert status == 201, doc
+
+
+async def test_chunked_after_100_continue_gets_413(harness):
+    port = harness.server.port
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(post_head(port, "Transfer-Encoding: chunked\r\nExpect: 100-continue\r\n"))
+        async with asyncio.timeout(10):
+            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 100")
+            writer.write(b"200000\r\n" + b"k" * (2 * LIMIT) + b"\r\n")     # one 2 MiB chunk
+            await writer.drain()
+            raw = await reader.readuntil(b"\r\n\r\n")
+            lines = raw.decode("latin1").split("\r\n")
+            headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+            data = await reader.readexactly(int(headers["content-length"]))
+        assert_json_413(int(lines[0].split()[1]), headers, data)
+    finally:
+        writer.close()

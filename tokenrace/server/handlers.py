@@ -208,8 +208,9 @@ class RunsHandler(BaseHandler):
 
     def _answer_early(self, status: int, message: str) -> None:
         """Answer before the body is read, then drain it (bounded) so the answer is not lost to a reset."""
-        if self.request.headers.get("Expect") == "100-continue":
-            self.set_header("Connection", "close")    # the client sends no body after a final answer
+        if self._early and self.request.headers.get("Expect") == "100-continue":
+            # no 100 Continue went out (tornado sends it after prepare): the client sends no body
+            self.set_header("Connection", "close")
             super().send_error_json(status, message)
             return
         data = json.dumps({"error": message}, ensure_ascii=False).encode()
