@@ -119,6 +119,7 @@ class Server:
         self.log_filter.install()
         try:
             await self.manager.start()
+            await self.prune()          # before listening: no client waits in the backlog meanwhile
             sockets = bind_sockets(self.settings.port, self.settings.host or None)
         except BaseException:
             self.log_filter.remove()
@@ -129,7 +130,6 @@ class Server:
         self.http = HTTPServer(app, max_body_size=self.settings.max_body_bytes, xheaders=False,
                                idle_connection_timeout=120)
         self.port = sockets[0].getsockname()[1]
-        await self.prune()
         self.prune_task = asyncio.create_task(self._prune_every(), name="tokenrace-prune")
         self.http.add_sockets(sockets)
 

@@ -243,6 +243,8 @@ class RunsHandler(BaseHandler):
 
     def on_connection_close(self) -> None:
         super().on_connection_close()
+        if self._linger is not None and not self._finished:
+            self._log()                       # answered early, then the client went: still an access line
         self._cancel_linger()
 
     def on_finish(self) -> None:
