@@ -17,6 +17,10 @@ Tables::
 
 No API key is ever given to this module: providers are stored as their public dicts, and
 event/result strings are redacted by the caller.
+
+Retention: :meth:`RunStore.prune` deletes the oldest finished runs with all their rows (the
+server calls it at start and every few minutes); SQLite reuses the freed pages, so the file
+stops growing.
 """
 from __future__ import annotations
 
@@ -261,6 +265,46 @@ class RunStore:
         if n:
             log.warning("%d run(s) were in flight when the server stopped: marked interrupted", n)
         return n
+
+    async def prune(self, keep_runs: int | None, keep_days: float | None, *, batch: int = 500) -> int:
+        """Delete finished runs beyond the newest ``keep_runs`` or created more than ``keep_days``
+        ago, with their results, events and messages; never a run still ``running`` (another
+        process may be writing it). None: no limit of that kind. Returns how many runs went.
+        Deletes ``batch`` runs per worker job, so other calls are not held up behind a long one."""
+        if keep_runs is None and keep_days is None:
+            return 0
+        conds: list[str] = []
+        args: list[Any] = []
+        if keep_runs is not None:
+            conds.append("id NOT IN (SELECT id FROM runs ORDER BY created DESC, rowid DESC LIMIT ?)")
+            args.append(max(0, int(keep_runs)))
+        if keep_days is not None:
+            conds.append("created < ?")
+            args.append(time.time() - keep_days * 86400.0)
+        query = f"SELECT id FROM runs WHERE status != 'running' AND ({' OR '.join(conds)})"
+
+        def select() -> list[str]:
+            assert self._db is not None
+            return [r[0] for r in self._db.execute(query, args)]
+        ids = await self._call(select)
+        for i in range(0, len(ids), batch):
+            chunk = ids[i:i + batch]
+            await self._call(lambda: self._delete_runs(chunk))
+        return len(ids)
+
+    def _delete_runs(self, ids: list[str]) -> None:
+        db = self._db
+        assert db is not None
+        marks = ",".join("?" * len(ids))
+        db.execute("BEGIN")
+        try:
+            for table, column in (("events", "run_id"), ("messages", "run_id"), ("results", "run_id"),
+                                  ("runs", "id")):
+                db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", ids)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     # ------------------------------------------------------------------ reads
     @staticmethod
