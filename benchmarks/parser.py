@@ -1,12 +1,16 @@
 """Benchmark tokenrace.sse.SSEDecoder against httpx-sse on the same bytes.
 
-    python benchmarks/parser.py [--repeats N] [--quick]
+    python benchmarks/parser.py [--repeats N] [--quick] [--wall] [--markdown]
 
 httpx-sse decodes lines, so its pipeline here is what ``EventSource.iter_sse``
 does: httpx's incremental ``TextDecoder`` -> a line decoder -> ``SSEDecoder.decode``
 per line. Two line decoders are timed: ``httpx._decoders.LineDecoder`` (httpx's
 own, splitlines-based) and ``httpx_sse._decoders.SSELineDecoder`` (what httpx-sse
-0.4.x uses). Before timing, every pipeline's events are checked to be identical.
+0.4.x uses). Every stream is cut into reads several ways (one event per read,
+fixed 7 B / 64 B / 1 KiB / 64 KiB reads, random 1-4096 B reads); the largest case
+is a ~39 MB OpenAI-style stream in 64 KiB reads. Streams are generated from a
+fixed seed (nothing is stored). Before timing, every pipeline's events are
+checked to be identical.
 """
 from __future__ import annotations
 
@@ -89,6 +93,10 @@ def long_line_stream(n: int, size: int, rng: random.Random) -> bytes:
     return "".join(out).encode()
 
 
+def fixed_chunks(raw: bytes, size: int) -> list[bytes]:
+    return [raw[i:i + size] for i in range(0, len(raw), size)]
+
+
 def random_chunks(raw: bytes, rng: random.Random, lo: int = 1, hi: int = 4096) -> list[bytes]:
     out, i = [], 0
     while i < len(raw):
@@ -155,9 +163,9 @@ def keys(events: list) -> list[Key]:
 
 
 PIPELINES: dict[str, Callable[[list[bytes]], list]] = {"tokenrace": run_ours}
-PIPELINES["httpx-sse/LineDecoder"] = make_httpx_sse(LineDecoder)
+PIPELINES["LineDecoder"] = make_httpx_sse(LineDecoder)
 if SSELineDecoder is not None:
-    PIPELINES["httpx-sse/SSELineDecoder"] = make_httpx_sse(SSELineDecoder)
+    PIPELINES["SSELineDecoder"] = make_httpx_sse(SSELineDecoder)
 
 
 def median_times(pipelines: dict[str, Callable[[list[bytes]], object]], chunks: list[bytes],
@@ -172,55 +180,101 @@ def median_times(pipelines: dict[str, Callable[[list[bytes]], object]], chunks: 
     return {p: statistics.median(ts) for p, ts in times.items()}
 
 
+def cases(quick: bool) -> list[tuple[str, str, list[bytes]]]:
+    """(stream, chunking, reads). Small reads get shorter streams so each run stays short."""
+    rng = random.Random(20240601)
+    k = 10 if quick else 1
+    big, small, tiny = 20000 // k, 4000 // k, 1000 // k
+    out: list[tuple[str, str, list[bytes]]] = []
+    for name, make in (("openai LF ~260B", openai_stream), ("gemini CRLF ~300B", gemini_stream),
+                       ("anthropic event+data", anthropic_stream)):
+        raw, raw_s, raw_t = make(big, rng), make(small, rng), make(tiny, rng)
+        out += [(name, "1 event/read", event_chunks(raw)),
+                (name, "7 B reads", fixed_chunks(raw_t, 7)),
+                (name, "64 B reads", fixed_chunks(raw_s, 64)),
+                (name, "1 KiB reads", fixed_chunks(raw, 1024)),
+                (name, "64 KiB reads", fixed_chunks(raw, 65536)),
+                (name, "random 1-4096 B", random_chunks(raw, rng))]
+    mib = 256 if quick else 2048
+    raw = long_line_stream(8, mib * 1024, rng)
+    raw_s = long_line_stream(8, 64 * 1024, rng)
+    name = f"long lines 8x{mib}KiB"
+    out += [(name, "1 event/read", event_chunks(raw)),
+            ("long lines 8x64KiB", "7 B reads", fixed_chunks(raw_s, 7)),
+            ("long lines 8x64KiB", "64 B reads", fixed_chunks(raw_s, 64)),
+            (name, "1 KiB reads", fixed_chunks(raw, 1024)),
+            (name, "64 KiB reads", fixed_chunks(raw, 65536)),
+            (name, "random 1-4096 B", random_chunks(raw, rng))]
+    raw = openai_stream(150000 // k, rng)
+    out.append((f"openai LF {len(raw) / 1e6:.0f} MB", "64 KiB reads", fixed_chunks(raw, 65536)))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=9, help="runs per case (median is shown)")
-    ap.add_argument("--quick", action="store_true", help="smaller streams")
+    ap.add_argument("--repeats", type=int, default=7, help="runs per case (median is shown)")
+    ap.add_argument("--quick", action="store_true", help="10x smaller streams")
     ap.add_argument("--wall", action="store_true",
                     help="time with perf_counter (default: process CPU time, steadier on a "
                          "shared machine; the work is single-threaded and does no I/O)")
+    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    ap.add_argument("--only", default="", help="run only cases whose stream or chunking contains this")
     args = ap.parse_args()
     clock = time.perf_counter if args.wall else time.process_time
-    rng = random.Random(20240601)
-    n = 2000 if args.quick else 20000
-    streams = {
-        "openai LF ~260B": openai_stream(n, rng),
-        "gemini CRLF ~300B": gemini_stream(n, rng),
-        "anthropic event+data": anthropic_stream(n, rng),
-        "long lines 8x2MiB": long_line_stream(8, (256 if args.quick else 2048) * 1024, rng),
-    }
     names = list(PIPELINES)
-    print(f"Python {sys.version.split()[0]}, httpx-sse pipelines as in EventSource.iter_sse; "
-          f"median of {args.repeats} interleaved runs, "
-          f"{'wall' if args.wall else 'CPU'} time")
-    hdr = (f"{'stream':<21} {'chunking':<15} {'parser':<25} {'events':>6} {'MB':>5} "
-           f"{'ms':>7} {'events/s':>9} {'MB/s':>7}  {'ours vs this':>12}  match")
-    print(hdr)
-    print("-" * len(hdr))
+    others = names[1:]
+    print(f"Python {sys.version.split()[0]}; httpx-sse pipelines as in EventSource.iter_sse "
+          f"({', '.join(others)}); median of {args.repeats} interleaved runs, "
+          f"{'wall' if args.wall else 'CPU'} time; ratio = their time / ours (>1: we are faster)")
+    cols = ["stream", "chunking", "reads", "events", "MB", "ours ms", "ours MB/s"]
+    for p in others:
+        cols += [f"{p} ms", "ratio"]
+    cols.append("same events")
+    if args.markdown:
+        print("| " + " | ".join(cols) + " |")
+        print("|" + "|".join("---" if i < 2 else "---:" for i in range(len(cols))) + "|")
+    else:
+        print(f"{'stream':<21} {'chunking':<16} {'reads':>8} {'events':>7} {'MB':>5} {'ours ms':>8} "
+              f"{'MB/s':>6}" + "".join(f" {p[:14] + ' ms':>17} {'ratio':>6}" for p in others)
+              + "  same")
     all_match = True
-    for sname, raw in streams.items():
-        for cname, chunks in (("random 1-4096 B", random_chunks(raw, rng)),
-                              ("1 event/chunk", event_chunks(raw))):
-            assert b"".join(chunks) == raw
-            results = {p: keys(fn(chunks)) for p, fn in PIPELINES.items()}
-            ref = results["tokenrace"]
-            secs = median_times(PIPELINES, chunks, args.repeats, clock)
-            mb = len(raw) / 1e6
-            for p in names:
-                match = results[p] == ref
-                all_match &= match
-                speed = "" if p == "tokenrace" else f"{secs[p] / secs['tokenrace']:.2f}x"
-                print(f"{sname:<21} {cname:<15} {p:<25} {len(results[p]):>6} {mb:>5.1f} "
-                      f"{secs[p] * 1e3:>7.1f} {len(ref) / secs[p]:>9,.0f} {mb / secs[p]:>7.0f}"
-                      f"  {speed:>12}  {'yes' if match else 'NO'}")
-                if not match:
-                    r = results[p]
+    ratios: dict[str, list[float]] = {p: [] for p in others}
+    for sname, cname, chunks in cases(args.quick):
+        if args.only and args.only not in sname and args.only not in cname:
+            continue
+        results = {p: keys(fn(chunks)) for p, fn in PIPELINES.items()}
+        ref = results["tokenrace"]
+        match = all(r == ref for r in results.values())
+        all_match &= match
+        secs = median_times(PIPELINES, chunks, args.repeats, clock)
+        mb = sum(map(len, chunks)) / 1e6
+        ours = secs["tokenrace"]
+        row = [sname, cname, f"{len(chunks):,}", f"{len(ref):,}", f"{mb:.1f}",
+               f"{ours * 1e3:.1f}", f"{mb / ours:,.0f}"]
+        for p in others:
+            ratios[p].append(secs[p] / ours)
+            row += [f"{secs[p] * 1e3:.1f}", f"{secs[p] / ours:.2f}x"]
+        row.append("yes" if match else "NO")
+        if args.markdown:
+            print("| " + " | ".join(row) + " |")
+        else:
+            print(f"{row[0]:<21} {row[1]:<16} {row[2]:>8} {row[3]:>7} {row[4]:>5} {row[5]:>8} "
+                  f"{row[6]:>6}" + "".join(f" {row[7 + 2 * i]:>17} {row[8 + 2 * i]:>6}"
+                                           for i in range(len(others))) + f"  {row[-1]}")
+        if not match:
+            for p, r in results.items():
+                if r != ref:
                     bad = next((i for i, (a, b) in enumerate(zip(ref, r)) if a != b),
                                min(len(ref), len(r)))
-                    print(f"    first difference at event {bad}")
-            print()
-    print("ours vs this = this parser's time / tokenrace's time (>1: tokenrace is faster)")
+                    print(f"    {p}: first difference at event {bad}")
+        sys.stdout.flush()
+    print()
+    for p, rs in ratios.items():
+        if rs:
+            print(f"vs {p}: min {min(rs):.2f}x, median {statistics.median(rs):.2f}x, max {max(rs):.2f}x")
     print("all outputs identical:", "yes" if all_match else "NO")
+    if not all_match:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,33 +1,32 @@
 """Reading and writing ``text/event-stream`` (and Ollama's NDJSON) without I/O.
 
-Follows docs/sse-parsing.md (WHATWG "interpreting an event stream"):
+Follows docs/sse-parsing.md (WHATWG "interpreting an event stream"): UTF-8
+decoded incrementally (invalid bytes -> U+FFFD), one BOM stripped at the start
+of the stream only, lines ending at CRLF, LF or a lone CR and only there, an
+event still open when the stream ends discarded. ``SSEDecoder`` has two paths
+that give identical results for every input:
 
-* bytes are decoded as UTF-8 incrementally (invalid bytes become U+FFFD, a
-  character split across reads is joined); one BOM is stripped at the very
-  start of the stream only;
-* lines end at CRLF, LF or a lone CR, and only there (never ``str.splitlines``);
-  a CR at the end of one read followed by LF at the start of the next is one
-  line end. CR/CRLF are turned into LF on the bytes, before decoding (CR and LF
-  are ASCII and never part of a multi-byte character), which is far cheaper
-  than on wide text;
-* a line that has not ended yet is kept as a list of pieces and joined once when
-  it ends, and only newly arrived text is scanned for line ends, so a long line
-  fed in many small chunks costs linear time; ``max_line_chars`` caps it;
-* an event still open when the stream ends is discarded.
-
-Hot-path notes: a chunk holding exactly one simple event (``data:`` line, maybe
-after an ``event:`` line; how servers flush) skips the line machinery; several
-events per chunk go through one ``str.split`` and one loop over the lines.
+* the general path (sse_lines.LineSplitter + ``_process``): line by line, for
+  anything at all;
+* the fast path, taken whenever the general path holds nothing (no partial
+  line, character or event): it keeps the raw bytes of the event being
+  received, and when a read completes events it cuts them out on a blank line
+  (``rfind(b"\n\n")``; CRLF turned into LF first), decodes them once and splits
+  them with C-level ``str.split``. A run of ``data: X`` events needs no per-line
+  Python at all; ``event:``+``data:`` blocks take a short check each; any other
+  block (comments, ids, retry, several data lines...) goes through
+  ``_process``. A lone CR, and a partial event whose complete lines include a
+  comment or ``retry`` line (they have effects before the event ends), are
+  handed to the general path, which hands back at the next blank line.
 
 No I/O and no third-party imports here.
 """
 from __future__ import annotations
 
-import codecs
-import re
 from dataclasses import dataclass
+from typing import Callable
 
-from .errors import SSEError
+from .sse_lines import DEFAULT_MAX_LINE_CHARS, LineSplitter
 
 __all__ = [
     "SSEEvent",
@@ -38,11 +37,10 @@ __all__ = [
     "DEFAULT_MAX_LINE_CHARS",
 ]
 
-DEFAULT_MAX_LINE_CHARS = 8 * 1024 * 1024
-
-_BOM = "\ufeff"
-_utf8_decode = codecs.utf_8_decode
-_lone_cr = re.compile(rb"\r(?!\n)").search   # a CR that is not part of CRLF
+# Complete lines of a partial event are kept as raw bytes only up to this size;
+# a bigger partial event is parsed line by line (re-joining it per read would
+# cost quadratic time).
+_HOLD = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,121 +53,50 @@ class SSEEvent:
     retry: int | None = None  # set when this event's block carried a valid retry field
 
 
-# The hot path builds events by filling the slots directly: a frozen dataclass's
+# The hot paths build events by filling the slots directly: a frozen dataclass's
 # __init__ goes through object.__setattr__ per field and costs about twice as much.
 # The result is an ordinary, fully initialised SSEEvent.
 _new = object.__new__
-_set_data = SSEEvent.data.__set__        # type: ignore[attr-defined]
-_set_event = SSEEvent.event.__set__      # type: ignore[attr-defined]
-_set_id = SSEEvent.id.__set__            # type: ignore[attr-defined]
-_set_retry = SSEEvent.retry.__set__      # type: ignore[attr-defined]
+_set_data: Callable[[SSEEvent, str], None] = getattr(SSEEvent, "data").__set__
+_set_event: Callable[[SSEEvent, str], None] = getattr(SSEEvent, "event").__set__
+_set_id: Callable[[SSEEvent, str], None] = getattr(SSEEvent, "id").__set__
+_set_retry: Callable[[SSEEvent, int | None], None] = getattr(SSEEvent, "retry").__set__
 
 
-def _make_event(data: str, event: str, id: str, retry: int | None) -> SSEEvent:
-    ev = _new(SSEEvent)
+def _make_event(data: str, event: str, id: str) -> SSEEvent:
+    ev: SSEEvent = _new(SSEEvent)
     _set_data(ev, data)
     _set_event(ev, event)
     _set_id(ev, id)
-    _set_retry(ev, retry)
+    _set_retry(ev, None)
     return ev
 
 
-class _LineSplitter:
-    """Bytes -> complete lines; the base of the SSE and NDJSON decoders.
-
-    Decoding is ``codecs.utf_8_decode`` with the undecoded tail (at most three
-    bytes of a split character) kept between feeds: exactly what
-    ``codecs.getincrementaldecoder("utf-8")`` does, without its Python-level
-    wrapper on the hot path.
-    """
-
-    __slots__ = ("_max", "_undecoded", "_at_start", "_cr", "_pieces", "_pending")
-
-    _KIND = "stream"
-
-    def __init__(self, max_line_chars: int) -> None:
-        if max_line_chars < 1:
-            raise ValueError("max_line_chars must be at least 1")
-        self._max = max_line_chars
-        self._undecoded = b""      # bytes of a character split across feeds
-        self._at_start = True      # no character decoded yet (a BOM may still come)
-        self._cr = False           # the bytes so far ended with a CR (SSE only)
-        self._pieces: list[str] = []  # the line not yet ended, in pieces
-        self._pending = 0          # total length of _pieces
-
-    def _reset(self) -> None:
-        self._undecoded = b""
-        self._at_start = True
-        self._cr = False
-        self._pieces = []
-        self._pending = 0
-
-    def _decode(self, chunk: bytes, final: bool = False) -> str:
-        if self._undecoded:
-            chunk = self._undecoded + chunk
-        text, used = _utf8_decode(chunk, "replace", final)
-        self._undecoded = chunk[used:] if used < len(chunk) else b""
-        return text
-
-    def _too_long(self) -> SSEError:
-        self._pieces = []
-        self._pending = 0
-        return SSEError(
-            f"{self._KIND} line longer than max_line_chars={self._max} characters; "
-            f"the stream is unusable (raise max_line_chars if such lines are expected)")
-
-    def _start(self, text: str) -> str:
-        """Strip one BOM at the very start of the stream. May return ""."""
-        self._at_start = False
-        return text[1:] if text[0] == _BOM else text
-
-    def _complete_text(self, chunk: bytes) -> str | None:
-        """Decoded text holding at least one line end; None when the chunk only
-        extended the pending line (or decoded to nothing yet)."""
-        text = self._decode(chunk)
-        if not text:
-            return None
-        if self._at_start:
-            text = self._start(text)
-            if not text:
-                return None
-        if "\n" not in text:
-            self._buffer(text)
-            return None
-        return text
-
-    def _buffer(self, text: str) -> None:
-        """Keep ``text`` (which holds no line end) as part of the pending line."""
-        pending = self._pending + len(text)
-        if pending > self._max:
-            raise self._too_long()
-        self._pieces.append(text)
-        self._pending = pending
-
-    def _lines(self, text: str) -> list[str]:
-        """Complete lines in normalized ``text`` (which holds at least one LF); the
-        unterminated rest becomes the pending line. Checks the cap."""
-        lines = text.split("\n")
-        tail = lines.pop()
-        if self._pieces:
-            self._pieces.append(lines[0])
-            lines[0] = "".join(self._pieces)
-        if self._pending + len(text) > self._max:   # only then can a line be too long
-            if len(tail) > self._max or max(map(len, lines)) > self._max:
-                raise self._too_long()
-        if tail:
-            self._pieces = [tail]
-            self._pending = len(tail)
-        elif self._pieces:
-            self._pieces = []
-            self._pending = 0
-        return lines
+def _make_events(datas: list[str], id: str, events: list[SSEEvent]) -> None:
+    """Append one ``message`` event per item of ``datas``."""
+    new, set_data, set_event, set_id, set_retry = _new, _set_data, _set_event, _set_id, _set_retry
+    append = events.append
+    for data in datas:
+        ev = new(SSEEvent)
+        set_data(ev, data)
+        set_event(ev, "message")
+        set_id(ev, id)
+        set_retry(ev, None)
+        append(ev)
 
 
-class SSEDecoder(_LineSplitter):
+def _decode(buf: bytes, start: int, stop: int) -> str:
+    """``buf[start:stop]`` decoded; a long range straight from the buffer, without a copy."""
+    if stop - start > 2048:
+        return str(memoryview(buf)[start:stop], "utf-8", "replace")
+    return buf[start:stop].decode("utf-8", "replace")
+
+
+class SSEDecoder(LineSplitter):
     """Incremental ``text/event-stream`` decoder: feed bytes, get complete events."""
 
-    __slots__ = ("_data", "_event", "_last_id", "_retry", "_other", "_reconnect", "_resume_id")
+    __slots__ = ("_data", "_event", "_last_id", "_retry", "_other", "_reconnect", "_resume_id",
+                 "_raw", "_rawlen", "_general", "_comments")
 
     _KIND = "event-stream"
 
@@ -183,6 +110,15 @@ class SSEDecoder(_LineSplitter):
         self._other = False          # a non-data field line seen in the current block
                                      # (so _event and _retry are set only if _other is)
         self._reconnect: int | None = None  # last valid retry of the whole stream
+        self._comments = 0           # comment lines completed
+        # Fast path state. _raw (when _rawlen > 0) holds the undecoded bytes of the
+        # event being received; its complete lines (if any) hold no comment, retry
+        # or blank line, so leaving them unparsed until the event ends changes
+        # nothing visible. While _general is true the general path holds
+        # something (or the stream has just started: BOM) and takes every read.
+        self._raw: list[bytes] = []
+        self._rawlen = 0
+        self._general = True
 
     @property
     def last_event_id(self) -> str:
@@ -204,35 +140,235 @@ class SSEDecoder(_LineSplitter):
         return self._reconnect
 
     @property
+    def comments(self) -> int:
+        """Comment lines (starting with ``:``) completed so far, e.g. ``: ping`` heartbeats.
+
+        Counts across ``close()``, like ``last_event_id``; a comment line that has
+        not ended yet is not counted.
+        """
+        return self._comments
+
+    @property
     def has_partial(self) -> bool:
         """True when bytes or fields of an event that has not ended are pending."""
-        return bool(self._pieces or self._data or self._other or self._undecoded)
+        return bool(self._rawlen or self._pieces or self._data or self._other or self._undecoded)
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Decode ``chunk``; return the events it completed (possibly none)."""
+        if self._general:
+            return self._feed_from_general(chunk)
+        if b"\n" not in chunk and b"\r" not in chunk:
+            # No line ends: keep the bytes (most small reads end here).
+            self._raw.append(chunk)
+            n = self._rawlen = self._rawlen + len(chunk)
+            if n > self._max:   # bytes >= characters: only now can a line be too long
+                return self._to_general([])
+            return []
+        raw = self._raw
+        n = self._rawlen
+        if n:
+            raw.append(chunk)
+            buf = b"".join(raw)
+            self._rawlen = 0
+        else:
+            buf = chunk
+        raw.clear()
+        events: list[SSEEvent] = []
+        if b"\r" in chunk:
+            return self._feed_cr(buf, len(chunk), events)
+        # The kept bytes hold no blank line: search only the new bytes (and the seam).
+        cut = buf.rfind(b"\n\n", n - 1 if n else 0) + 2
+        if cut > 1:
+            self._span(buf, cut, events)
+            if cut == len(buf):
+                return events
+            buf = buf[cut:]
+        return self._keep(buf, events)
+
+    def _feed_cr(self, buf: bytes, new: int, events: list[SSEEvent]) -> list[SSEEvent]:
+        """Fast path for bytes holding CRs (the last ``new`` bytes arrived now): CRLF
+        becomes LF; a lone CR goes to the general path."""
+        last_cr = buf[-1] == 13          # may pair with an LF at the start of the next read
+        norm = (buf[:-1] if last_cr else buf).replace(b"\r\n", b"\n")
+        if b"\r" in norm:
+            return self._general_feed(buf, events)
+        cut = norm.rfind(b"\n\n", max(0, len(norm) - new - 2)) + 2
+        if cut > 1:
+            self._span(norm, cut, events)
+            norm = norm[cut:]
+        if last_cr:
+            # The CR ends a line now (and the next read may start with its LF).
+            norm += b"\n"
+            if norm == b"\n" or norm[-2] == 10:
+                if len(norm) > 1:        # a blank line: dispatch now
+                    self._span(norm, len(norm), events)
+            else:
+                self._keep(norm, events)
+            self._cr = self._general = True   # _feed_from_general skips that LF
+            return events
+        return self._keep(norm, events) if norm else events
+
+    def _keep(self, tail: bytes, events: list[SSEEvent]) -> list[SSEEvent]:
+        """Keep ``tail`` (bytes from an event boundary on, with no blank line in them but maybe
+        one at the start) as raw bytes, if that is safe."""
+        if tail[:1] == b"\n":          # a blank line right after the boundary: dispatches nothing
+            tail = tail[1:]
+            if not tail:
+                return events
+        if b"\n" in tail and (
+                len(tail) > _HOLD or tail[:1] == b":" or b"\n:" in tail or b"retry" in tail):
+            return self._general_feed(tail, events)
+        self._raw.append(tail)
+        self._rawlen = len(tail)
+        if len(tail) > self._max:
+            return self._to_general(events)
+        return events
+
+    def _to_general(self, events: list[SSEEvent]) -> list[SSEEvent]:
+        """Hand the kept raw bytes to the general path (which checks the cap in characters)."""
+        buf = b"".join(self._raw)
+        self._raw.clear()
+        self._rawlen = 0
+        return self._general_feed(buf, events)
+
+    def _general_feed(self, chunk: bytes, events: list[SSEEvent]) -> list[SSEEvent]:
+        events += self._feed_general(chunk)
+        self._general = bool(self._pieces or self._data or self._other or self._undecoded
+                             or self._cr or self._at_start)
+        return events
+
+    def _feed_from_general(self, chunk: bytes) -> list[SSEEvent]:
+        """The general path takes ``chunk`` up to its first blank line; the fast path the rest."""
+        if self._rawlen:
+            # Fast path, kept bytes ending with a line whose end was a CR: skip its LF.
+            if not chunk:
+                return []
+            self._cr = self._general = False
+            return self.feed(chunk[1:] if chunk[0] == 10 else chunk)
+        if chunk[:1] == b"\n":
+            end = 1        # a blank line, or the LF of a CRLF: the state may be clean after it
+        elif b"\n" not in chunk:
+            return self._general_feed(chunk, [])
+        else:
+            end = chunk.find(b"\n\n") + 2
+            crlf = chunk.find(b"\n\r\n", 0, end if end > 1 else len(chunk)) + 3
+            if crlf > 2:
+                end = crlf
+            elif end < 2:
+                return self._general_feed(chunk, [])
+        if end == len(chunk):
+            return self._general_feed(chunk, [])
+        events = self._general_feed(chunk[:end], [])
+        if self._general:
+            return self._general_feed(chunk[end:], events)
+        events += self.feed(chunk[end:])
+        return events
+
+    def _span(self, buf: bytes, end: int, events: list[SSEEvent]) -> None:
+        """Parse ``buf[:end]``: whole events, LF line ends only, starting after a blank
+        line (or at the stream start) and ending with one."""
+        if end > self._max:              # a line may be over the cap: the general path checks
+            self._general_feed(buf[:end], events)
+        elif not self._one(buf, end, events):
+            self._text(buf.decode("utf-8", "replace") if end == len(buf)
+                       else _decode(buf, 0, end), events)
+
+    def _one(self, buf: bytes, end: int, events: list[SSEEvent]) -> bool:
+        """``buf[:end]`` as one event, ``event:``/``id:`` lines then one ``data:`` line,
+        parsed on the bytes (a long data line is decoded straight from them); False,
+        with nothing changed, for anything else."""
+        last = end - 2                   # the LF ending the data line
+        pos = 0
+        etype = "message"
+        eid = self._last_id
+        find = buf.find
+        startswith = buf.startswith
+        while True:
+            nl = find(b"\n", pos, end)
+            if nl == last:
+                if not startswith(b"data: ", pos):
+                    return False
+                data = _decode(buf, pos + 6, nl)
+                break
+            if startswith(b"event: ", pos):
+                etype = buf[pos + 7:nl].decode("utf-8", "replace") or "message"
+            elif startswith(b"id: ", pos):
+                eid = buf[pos + 4:nl].decode("utf-8", "replace")
+                if "\0" in eid:
+                    return False
+            else:
+                return False
+            pos = nl + 1
+        self._last_id = self._resume_id = eid
+        events.append(_make_event(data, etype, eid))
+        return True
+
+    def _text(self, text: str, events: list[SSEEvent]) -> None:
+        """Whole events, decoded (LF line ends, ending with a blank line)."""
+        if text[:6] == "data: ":
+            # the common shape: "data: X" blocks only; then every LF is in a separator
+            datas = text[6:-2].split("\n\ndata: ")
+            if "\n" not in (datas[0] if len(datas) == 1 else "".join(datas)):
+                _make_events(datas, self._last_id, events)
+                self._resume_id = self._last_id
+                return
+        # Cut before every block that starts with the first block's field (C-level
+        # split); blocks of the shape "event: T\ndata: D", "id: I\ndata: D" or
+        # "data: D" are made into events here, the others go through _process.
+        head = text[:text.find(":", 0, 6) + 1]
+        if head not in ("data:", "event:", "id:"):
+            self._process(text.split("\n"), events)
+            return
+        is_data = head == "data:"
+        is_id = head == "id:"
+        lines: list[str] = []            # lines of blocks left to the general rules
+        append = events.append
+        for part in text[len(head):-2].split("\n\n" + head):
+            if is_data:
+                ok = "\n" not in part
+                data = part[1:] if part[:1] == " " else part
+                value = ""
+            else:
+                value, sep, data = part.partition("\ndata:")
+                ok = bool(sep) and "\n" not in value and "\n" not in data
+                if ok:
+                    if value[:1] == " ":
+                        value = value[1:]
+                    if data[:1] == " ":
+                        data = data[1:]
+                    ok = not is_id or "\0" not in value
+            if not ok:
+                lines += (head + part).split("\n")
+                lines.append("")
+                continue
+            if lines:
+                self._process(lines, events)
+                lines = []
+            if is_id:
+                self._last_id = value
+                value = ""
+            ev = _new(SSEEvent)
+            _set_data(ev, data)
+            _set_event(ev, value or "message")
+            _set_id(ev, self._last_id)
+            _set_retry(ev, None)
+            append(ev)
+        if lines:
+            self._process(lines, events)
+        self._resume_id = self._last_id
+
+    def _feed_general(self, chunk: bytes) -> list[SSEEvent]:
+        """The general path: any bytes, line by line (WHATWG)."""
         if self._cr and chunk:
             self._cr = False
             if chunk[0] == 10:             # LF completing a CRLF split across feeds
                 chunk = chunk[1:]
-        if (chunk[-1:] == b"\n" and chunk[:1] in b"de" and not self._undecoded
-                and not (self._pieces or self._data or self._other or self._at_start)
-                and len(chunk) <= self._max):
-            # Fast path: the chunk may be exactly one simple event (servers flush
-            # once per event) and nothing is pending.
-            text, used = _utf8_decode(chunk, "replace", False)
-            if used == len(chunk):
-                event = self._one_event(text)
-                if event is not None:
-                    return [event]
-            # not one simple event after all: nothing was changed, take the general path
-        # Line ends become LF on the bytes, before decoding (see the module doc).
+        # Line ends become LF on the bytes, before decoding (CR and LF are ASCII and
+        # never part of a multi-byte character; far cheaper than on wide text).
         if b"\r" in chunk:
-            if _lone_cr(chunk) is None:    # CRLF line ends only: drop the CRs
-                chunk = chunk.replace(b"\r", b"")
-            else:
-                if chunk[-1] == 13:        # may pair with an LF starting the next feed
-                    self._cr = True
-                chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            if chunk[-1] == 13:            # may pair with an LF starting the next feed
+                self._cr = True
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         text = self._complete_text(chunk)
         if text is None:
             return []
@@ -240,44 +376,22 @@ class SSEDecoder(_LineSplitter):
         self._process(self._lines(text), events)
         return events
 
-    def _one_event(self, text: str) -> SSEEvent | None:
-        """``text`` as one event if it is exactly ``[event: T<eol>]data: D<eol><eol>``
-        with <eol> LF or CRLF, else None (the general path then decides)."""
-        if text[-2:] == "\n\n":
-            end = -2
-            eol = "\n"
-        elif text[-4:] == "\r\n\r\n":
-            end = -4
-            eol = "\r\n"
-        else:
-            return None
-        if text[:6] == "data: ":
-            body = text[6:end]
-            if "\n" in body or "\r" in body:
-                return None
-            return _make_event(body, "message", self._last_id, None)
-        if text[:7] != "event: ":
-            return None
-        i = text.find(eol)
-        n = len(eol)
-        if text[i + n:i + n + 6] != "data: ":
-            return None
-        etype = text[7:i]
-        body = text[i + n + 6:end]
-        if "\n" in body or "\r" in body or "\r" in etype:
-            return None
-        return _make_event(body, etype or "message", self._last_id, None)
-
     def close(self) -> list[SSEEvent]:
         """End of stream: an event without its closing blank line is discarded.
 
         Returns the events completed by flushing (normally none). Afterwards the
-        decoder is ready for a new stream; ``last_event_id`` and ``retry`` are
-        kept, as EventSource keeps them across reconnections.
+        decoder is ready for a new stream; ``last_event_id``, ``retry`` and
+        ``comments`` are kept, as EventSource keeps them across reconnections.
         """
+        if self._rawlen:
+            # complete lines of the cut event still take effect (an id line, as on the general path)
+            self._to_general([])
         # Whatever is pending (a split character, an unended line, the fields
         # of an unended event) can only belong to the unterminated event.
+        self._raw.clear()
+        self._rawlen = 0
         self._reset()
+        self._general = True
         self._data = []
         self._event = ""
         self._retry = None
@@ -290,6 +404,7 @@ class SSEDecoder(_LineSplitter):
         event = self._event
         retry = self._retry
         other = self._other
+        comments = 0
         append = data.append
         new, set_data, set_event, set_id, set_retry = (
             _new, _set_data, _set_event, _set_id, _set_retry)
@@ -311,7 +426,7 @@ class SSEDecoder(_LineSplitter):
             elif line[:6] == "data: ":   # the common case
                 append(line[6:])
             elif line[0] == ":":
-                pass  # comment
+                comments += 1
             else:
                 field, _, value = line.partition(":")
                 if value and value[0] == " ":
@@ -335,9 +450,10 @@ class SSEDecoder(_LineSplitter):
         self._event = event
         self._retry = retry
         self._other = other
+        self._comments += comments
 
 
-class NDJSONDecoder(_LineSplitter):
+class NDJSONDecoder(LineSplitter):
     """Incremental newline-delimited JSON splitter (Ollama's ``application/x-ndjson``).
 
     Lines end at LF (a CR before it is dropped); a lone CR is not a line end.
