@@ -205,7 +205,7 @@ def cases(quick: bool) -> list[tuple[str, str, list[bytes]]]:
             (name, "1 KiB reads", fixed_chunks(raw, 1024)),
             (name, "64 KiB reads", fixed_chunks(raw, 65536)),
             (name, "random 1-4096 B", random_chunks(raw, rng))]
-    raw = openai_stream(150000 // k, rng)
+    raw = openai_stream(147000 // k, rng)
     out.append((f"openai LF {len(raw) / 1e6:.0f} MB", "64 KiB reads", fixed_chunks(raw, 65536)))
     return out
 

@@ -319,3 +319,28 @@ def test_cap_with_raw_bytes_kept_counts_characters_not_bytes():
     assert d.feed(b"\n\n") == [SSEEvent("日" * 90)]
     with pytest.raises(SSEError, match="max_line_chars=100"):
         d.feed("data: ".encode() + "日".encode() * 95)   # 101 characters, no line end yet
+
+
+def test_parser_modules_import_only_the_stdlib():
+    """tokenrace/sse*.py: stdlib and each other only (no I/O, no third-party imports)."""
+    import ast
+    import sys
+    from pathlib import Path
+
+    pkg = Path(__file__).resolve().parents[1] / "tokenrace"
+    files = sorted(pkg.glob("sse*.py"))
+    assert {f.name for f in files} >= {"sse.py", "sse_lines.py", "sse_write.py"}
+    allowed_local = {"errors", "sse_lines", "sse_write"}
+    for f in files:
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    assert node.module in allowed_local, (f.name, node.module)
+                    continue
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] in sys.stdlib_module_names | {"__future__"}, (f.name, name)

@@ -1,4 +1,5 @@
-"""Bytes -> complete lines: the general (line by line) base of the SSE and NDJSON decoders.
+"""Bytes -> complete lines: the general (line by line) base of the SSE decoder, and the
+NDJSON decoder (Ollama), which is nothing more. Both are re-exported by ``tokenrace.sse``.
 
 UTF-8 is decoded incrementally (invalid bytes become U+FFFD; a character split
 across reads is joined); one BOM is stripped at the very start of the stream
@@ -14,7 +15,7 @@ import codecs
 
 from .errors import SSEError
 
-__all__ = ["LineSplitter", "DEFAULT_MAX_LINE_CHARS"]
+__all__ = ["LineSplitter", "NDJSONDecoder", "DEFAULT_MAX_LINE_CHARS"]
 
 DEFAULT_MAX_LINE_CHARS = 8 * 1024 * 1024
 
@@ -112,3 +113,45 @@ class LineSplitter:
             self._pieces = []
             self._pending = 0
         return lines
+
+
+class NDJSONDecoder(LineSplitter):
+    """Incremental newline-delimited JSON splitter (Ollama's ``application/x-ndjson``).
+
+    Lines end at LF (a CR before it is dropped); a lone CR is not a line end.
+    Blank (or whitespace-only) lines are skipped. Lines are not JSON-parsed.
+    """
+
+    __slots__ = ()
+
+    _KIND = "NDJSON"
+
+    def __init__(self, max_line_chars: int = DEFAULT_MAX_LINE_CHARS) -> None:
+        super().__init__(max_line_chars)
+
+    @property
+    def has_partial(self) -> bool:
+        """True when part of a line (or of a character) is pending."""
+        return bool(self._pieces or self._undecoded)
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """Decode ``chunk``; return the non-empty lines it completed."""
+        text = self._complete_text(chunk)
+        if text is None:
+            return []
+        return [ln[:-1] if ln[-1] == "\r" else ln
+                for ln in self._lines(text) if ln and not ln.isspace()]
+
+    def close(self) -> list[str]:
+        """End of stream: return a final line that had no newline (if not blank)."""
+        text = self._decode(b"", True)
+        if text:
+            if self._at_start:
+                text = self._start(text)
+            if text:
+                self._buffer(text)         # holds no LF: only U+FFFD
+        last = "".join(self._pieces)
+        self._reset()
+        if last.endswith("\r"):
+            last = last[:-1]
+        return [last] if last and not last.isspace() else []
