@@ -1,31 +1,20 @@
 """Reading ``text/event-stream`` without I/O (writing: sse_write; NDJSON: sse_lines).
 
-Follows docs/sse-parsing.md (WHATWG "interpreting an event stream"): UTF-8
-decoded incrementally (invalid bytes -> U+FFFD), one BOM stripped at the start
-of the stream only, lines ending at CRLF, LF or a lone CR and only there, an
-event still open when the stream ends discarded. ``SSEDecoder`` has two paths
-that give identical results for every input (tests/test_sse_fast.py checks it
-after every read):
-
-* the general path (sse_lines.LineSplitter + ``_process``): line by line, for
-  anything at all;
-* the fast path, taken whenever the general path holds nothing (no partial
-  line, character or event fields): it keeps the raw bytes of the event being
-  received (a read without a line end costs one append), and when a read
-  completes events it cuts them out at the last blank line, turns CRLF into LF,
-  decodes them once and splits them in C: a run of ``data: X`` events needs no
-  per-line Python; blocks starting like the first one (``event:``, ``id:``)
-  take one ``partition`` each; other blocks (comments, retry, several data
-  lines...) go through ``_process``. One long event is parsed on the bytes and
-  its data decoded straight from them. A lone CR, and a partial event whose
-  complete lines include a comment or ``retry`` line (they take effect before
-  the event ends), go to the general path, which hands back at the next blank
-  line.
-
-Stdlib only.
+WHATWG rules as in docs/sse-parsing.md. ``SSEDecoder`` has two paths that give
+identical results for every input (tests/test_sse_fast.py checks after every read):
+the general path (sse_lines.LineSplitter + ``_process``), line by line, for
+anything; and the fast path, taken whenever the general path holds nothing: it
+keeps the raw bytes of the event being received (a read without a line end costs
+one append) and, when a read completes events, cuts them at the last blank line,
+decodes them once and splits them in C (``data:`` runs need no per-line Python;
+``event:``/``id:`` blocks one ``partition`` each; other blocks go to ``_process``).
+A lone CR, or a partial event with a comment or retry line (they take effect
+before the event ends), goes to the general path, which hands back at the next
+blank line. Stdlib only.
 """
 from __future__ import annotations
 
+import re
 from itertools import repeat
 from typing import Callable, NamedTuple, cast
 
@@ -45,16 +34,13 @@ __all__ = [
 # a bigger partial event is parsed line by line (re-joining it per read would
 # cost quadratic time).
 _HOLD = 4096
+# A comment line (counted at once) or a retry line (takes effect at once) maybe in there.
+_has_effects = re.compile(rb"^:|\n:|retry").search
 
 
 class SSEEvent(NamedTuple):
-    """One dispatched event (immutable).
-
-    A NamedTuple rather than a frozen dataclass: the parser makes events with
-    ``tuple.__new__`` (in C, also in bulk with ``map``), about 4x cheaper than
-    filling a frozen dataclass's slots, and event creation is the largest cost
-    left once the lines are split in C.
-    """
+    """One dispatched event (immutable). A NamedTuple, not a frozen dataclass: made with
+    ``tuple.__new__`` in C it costs ~4x less, and creation is the parser's main cost."""
 
     data: str = ""
     event: str = "message"
@@ -92,11 +78,10 @@ class SSEDecoder(LineSplitter):
                                      # (so _event and _retry are set only if _other is)
         self._reconnect: int | None = None  # last valid retry of the whole stream
         self._comments = 0           # comment lines completed
-        # Fast path state. _raw (when _rawlen > 0) holds the undecoded bytes of the
-        # event being received; its complete lines (if any) hold no comment, retry
-        # or blank line, so leaving them unparsed until the event ends changes
-        # nothing visible. While _general is true the general path holds
-        # something (or the stream has just started: BOM) and takes every read.
+        # Fast path: _raw (if _rawlen) holds the raw bytes of the event being received;
+        # its complete lines hold no comment, retry or blank line, so parsing them when
+        # the event ends changes nothing visible. While _general is true the general
+        # path holds something (or the stream starts: BOM) and takes every read.
         self._raw: list[bytes] = []
         self._rawlen = 0
         self._general = True
@@ -104,30 +89,20 @@ class SSEDecoder(LineSplitter):
 
     @property
     def last_event_id(self) -> str:
-        """What a reconnect sends as ``Last-Event-ID``: the id as of the last dispatch (blank line).
-
-        An ``id:`` line of an event still being received does not count yet, so a
-        connection cut mid-event resumes before that event, not after it (WHATWG:
-        the last event ID string is set when an event is dispatched).
-        """
+        """What a reconnect sends as ``Last-Event-ID``: the id as of the last dispatch
+        (blank line), so a connection cut mid-event resumes before that event (WHATWG)."""
         return self._resume_id
 
     @property
     def retry(self) -> int | None:
-        """The last valid ``retry`` value of the stream (reconnection time, ms).
-
-        Also set by a ``retry:`` block that carried no data (and so dispatched
-        no event), which is how servers usually send it.
-        """
+        """The stream's last valid ``retry`` (reconnection time, ms), also from a block
+        without data (how servers usually send it)."""
         return self._reconnect
 
     @property
     def comments(self) -> int:
-        """Comment lines (starting with ``:``) completed so far, e.g. ``: ping`` heartbeats.
-
-        Counts across ``close()``, like ``last_event_id``; a comment line that has
-        not ended yet is not counted.
-        """
+        """Comment lines (``: ping`` heartbeats...) completed so far, on any path; kept
+        across ``close()``. A comment line counts when its line ends."""
         return self._comments
 
     @property
@@ -189,6 +164,25 @@ class SSEDecoder(LineSplitter):
     def _feed_cr(self, buf: bytes, new: int, events: list[SSEEvent]) -> list[SSEEvent]:
         """Fast path for bytes holding CRs (the last ``new`` bytes arrived now): CRLF
         becomes LF; a lone CR goes to the general path."""
+        if buf[:6] == b"data: ":
+            # CRLF "data: D" events (Gemini): split on the bytes, decode event by event
+            # (no bytes.replace pass, and one emoji widens one event, not the span).
+            cut = buf.rfind(b"\r\n\r\n", max(0, len(buf) - new - 3)) + 4
+            if 3 < cut <= self._max:     # (no line over the cap in there)
+                datas = buf[6:cut - 4].split(b"\r\n\r\ndata: ")
+                joined = datas[0] if len(datas) == 1 else b"".join(datas)
+                if 10 not in joined and 13 not in joined:
+                    last_id = self._resume_id = self._last_id
+                    events += [_make(SSEEvent, (data.decode("utf-8", "replace"), "message",
+                                                last_id, None)) for data in datas]
+                    if cut == len(buf):
+                        return events
+                    buf = buf[cut:]
+                    if 10 not in buf and 13 not in buf and len(buf) <= self._max:
+                        self._raw.append(buf)
+                        self._rawlen = len(buf)
+                        return events
+                    new = len(buf)
         last_cr = buf[-1] == 13          # may pair with an LF at the start of the next read
         norm = (buf[:-1] if last_cr else buf).replace(b"\r\n", b"\n")
         if 13 in norm:
@@ -216,8 +210,7 @@ class SSEDecoder(LineSplitter):
             tail = tail[1:]
             if not tail:
                 return events
-        if 10 in tail and (len(tail) > _HOLD or tail[:1] == b":" or tail.find(b"\n:") >= 0
-                           or tail.find(b"retry") >= 0):
+        if 10 in tail and (len(tail) > _HOLD or _has_effects(tail)):
             return self._general_feed(tail, events)
         self._raw.append(tail)
         self._rawlen = len(tail)
@@ -271,6 +264,14 @@ class SSEDecoder(LineSplitter):
         if end > self._max:              # a line may be over the cap: the general path checks
             self._general_feed(buf[:end], events)
         elif end <= 2048:
+            if buf[:7] == b"event: ":    # one "event: T" + "data: D" event? (Anthropic)
+                etype, sep, data = buf[7:end - 2].partition(b"\ndata: ")
+                if sep and 10 not in etype and 10 not in data:
+                    self._resume_id = self._last_id
+                    events.append(_make(SSEEvent, (data.decode("utf-8", "replace"),
+                                                   etype.decode("utf-8", "replace") or "message",
+                                                   self._last_id, None)))
+                    return
             self._text((buf if end == len(buf) else buf[:end]).decode("utf-8", "replace"), events)
         elif not self._one(buf, end, events):
             self._text(_decode(buf, 0, end), events)
@@ -320,9 +321,8 @@ class SSEDecoder(LineSplitter):
                     events += map(_make, repeat(SSEEvent),
                                   zip(datas, repeat("message"), repeat(last_id), repeat(None)))
                 return
-        # Cut before every block that starts with the first block's field (C-level
-        # split); blocks of the shape "event: T\ndata: D", "id: I\ndata: D" or
-        # "data: D" are made into events here, the others go through _process.
+        # Split before blocks starting with the first block's field; "event: T\ndata: D",
+        # "id: I\ndata: D" and "data: D" blocks become events here, others go to _process.
         head = text[:text.find(":", 0, 6) + 1]
         if head not in ("data:", "event:", "id:"):
             self._process(text.split("\n"), events)
@@ -389,8 +389,7 @@ class SSEDecoder(LineSplitter):
         if self._rawlen:
             # complete lines of the cut event still take effect (an id line, as on the general path)
             self._to_general([])
-        # Whatever is pending (a split character, an unended line, the fields
-        # of an unended event) can only belong to the unterminated event.
+        # Anything pending belongs to the unterminated event.
         self._raw.clear()
         self._rawlen = 0
         self._reset()
