@@ -82,18 +82,22 @@ DATA = st.one_of(JSONISH, JSONISH, VALUE, LONG)
 RETRY = st.one_of(st.integers(0, 10**5).map(str), st.sampled_from(["+5", "5 ", "٥", "", "1e3"]))
 
 
+SP = st.sampled_from(["", " ", " ", " ", "  "])   # mostly one space, as servers write
+
+
 @st.composite
 def common_block(draw) -> list[str]:
     """The shapes real servers send (what the fast path is for)."""
-    data = "data: " + draw(DATA)
+    data = "data:" + draw(SP) + draw(DATA)
     kind = draw(st.sampled_from(["data", "data", "data", "event", "id", "event+id"]))
     if kind == "data":
         return [data]
     if kind == "event":
-        return ["event: " + draw(st.sampled_from(["content_block_delta", "ping", "", "e:f"])), data]
+        etype = draw(st.sampled_from(["content_block_delta", "ping", "", "e:f", " x"]))
+        return ["event:" + draw(SP) + etype, data]
     if kind == "id":
-        return ["id: " + draw(st.one_of(st.integers(0, 99).map(str), VALUE)), data]
-    return ["event: delta", "id: " + draw(st.integers(0, 99).map(str)), data]
+        return ["id:" + draw(SP) + draw(st.one_of(st.integers(0, 99).map(str), VALUE)), data]
+    return ["event: delta", "id:" + draw(SP) + draw(st.integers(0, 99).map(str)), data]
 
 
 @st.composite
@@ -280,6 +284,20 @@ def test_many_events_in_one_read_with_odd_blocks_among_them():
                                          SSEEvent("7", id="7"), SSEEvent("8", id="7"),
                                          SSEEvent("9", id="7")]
     assert (d.last_event_id, d.retry, d.comments) == ("7", 50, 1)
+
+
+@pytest.mark.parametrize("field", ["event", "id", "data"])
+def test_many_blocks_per_read_with_mixed_spacing_after_the_colon(field):
+    """Blocks are split on the first block's spacing; others keep exactly-one-space rules."""
+    first, other = (f"{field}:x", f"{field}: y") if field == "data" else (
+        f"{field}:x\ndata: 1", f"{field}: y\ndata: 2")
+    start = b"data: 0\n\n"                # (the stream's first read goes the general way)
+    raw = f"{first}\n\n{other}\n\n{other.replace(': ', ':  ')}\n\n".encode()
+    want = spec_decode(start + raw)
+    assert run_both([start, raw]) == want
+    assert run_both([start] + [raw[i:i + 1] for i in range(len(raw))]) == want
+    if field == "event":
+        assert [e.event for e in want[0]] == ["message", "x", "y", " y"]
 
 
 def test_retry_line_of_an_unfinished_event_takes_effect_at_once():

@@ -14,7 +14,6 @@ blank line. Stdlib only.
 """
 from __future__ import annotations
 
-import re
 from itertools import repeat
 from typing import Callable, NamedTuple, cast
 
@@ -34,8 +33,6 @@ __all__ = [
 # a bigger partial event is parsed line by line (re-joining it per read would
 # cost quadratic time).
 _HOLD = 4096
-# A comment line (counted at once) or a retry line (takes effect at once) maybe in there.
-_has_effects = re.compile(rb"^:|\n:|retry").search
 
 
 class SSEEvent(NamedTuple):
@@ -210,7 +207,8 @@ class SSEDecoder(LineSplitter):
             tail = tail[1:]
             if not tail:
                 return events
-        if 10 in tail and (len(tail) > _HOLD or _has_effects(tail)):
+        if 10 in tail and (len(tail) > _HOLD or tail[:1] == b":" or tail.partition(b"\n:")[1]
+                           or tail.partition(b"retry")[1]):
             return self._general_feed(tail, events)
         self._raw.append(tail)
         self._rawlen = len(tail)
@@ -321,31 +319,27 @@ class SSEDecoder(LineSplitter):
                     events += map(_make, repeat(SSEEvent),
                                   zip(datas, repeat("message"), repeat(last_id), repeat(None)))
                 return
-        # Split before blocks starting with the first block's field; "event: T\ndata: D",
-        # "id: I\ndata: D" and "data: D" blocks become events here, others go to _process.
-        head = text[:text.find(":", 0, 6) + 1]
-        if head not in ("data:", "event:", "id:"):
+        # Split before blocks starting like the first block ("event: ", "id: ", "data:"...):
+        # "event: T\ndata: D", "id: I\ndata: D" and "data: D" blocks become events here,
+        # others (or other spacing) go to _process.
+        colon = text.find(":", 0, 6) + 1
+        head = text[:colon + 1] if text[colon:colon + 1] == " " else text[:colon]
+        field = head.rstrip()
+        if field not in ("data:", "event:", "id:"):
             self._process(text.split("\n"), events)
             return
-        is_data = head == "data:"
-        is_id = head == "id:"
+        is_data = field == "data:"
+        is_id = field == "id:"
+        nospace = head == field          # then a value starting with a space is not ours
         lines: list[str] = []            # lines of blocks left to the general rules
         append = events.append
         for part in text[len(head):-2].split("\n\n" + head):
             if is_data:
-                ok = "\n" not in part
-                data = part[1:] if part[:1] == " " else part
-                value = ""
+                value, sep, data = "", "x", part
             else:
-                value, sep, data = part.partition("\ndata:")
-                ok = bool(sep) and "\n" not in value and "\n" not in data
-                if ok:
-                    if value[:1] == " ":
-                        value = value[1:]
-                    if data[:1] == " ":
-                        data = data[1:]
-                    ok = not is_id or "\0" not in value
-            if not ok:
+                value, sep, data = part.partition("\ndata: ")
+            if (not sep or "\n" in data or "\n" in value or (is_id and "\0" in value)
+                    or (nospace and part[:1] == " ")):
                 lines += (head + part).split("\n")
                 lines.append("")
                 continue
