@@ -121,28 +121,36 @@ def event_chunks(raw: bytes) -> list[bytes]:
 Key = tuple[str, str, str, "int | None"]
 
 
-def run_ours(chunks: list[bytes]) -> list:
+def run_ours(chunks: list[bytes], keep: bool = True) -> list:
     d = SSEDecoder()
-    out = []
+    out: list = []
+    n = 0
     for c in chunks:
-        out += d.feed(c)
+        if keep:
+            out += d.feed(c)
+        else:
+            n += len(d.feed(c))
     out += d.close()
     return out
 
 
-def make_httpx_sse(line_decoder_cls: type) -> Callable[[list[bytes]], list]:
-    def run(chunks: list[bytes]) -> list:
+def make_httpx_sse(line_decoder_cls: type) -> Callable[..., list]:
+    def run(chunks: list[bytes], keep: bool = True) -> list:
         text_dec = TextDecoder("utf-8")
         lines = line_decoder_cls()
         sse = HxSSEDecoder()
-        out = []
+        out: list = []
+        n = 0
         for c in chunks:
             text = text_dec.decode(c)
             if text:  # httpx's iter_text never yields ""
                 for line in lines.decode(text):
                     e = sse.decode(line.rstrip("\n"))
                     if e is not None:
-                        out.append(e)
+                        if keep:
+                            out.append(e)
+                        else:
+                            n += 1
         tail = text_dec.flush()
         if tail:
             for line in lines.decode(tail):
@@ -162,22 +170,24 @@ def keys(events: list) -> list[Key]:
     return [(e.data, e.event, e.id, e.retry) for e in events]
 
 
-PIPELINES: dict[str, Callable[[list[bytes]], list]] = {"tokenrace": run_ours}
+PIPELINES: dict[str, Callable[..., list]] = {"tokenrace": run_ours}
 PIPELINES["LineDecoder"] = make_httpx_sse(LineDecoder)
 if SSELineDecoder is not None:
     PIPELINES["SSELineDecoder"] = make_httpx_sse(SSELineDecoder)
 
 
-def median_times(pipelines: dict[str, Callable[[list[bytes]], object]], chunks: list[bytes],
-                 repeats: int, clock: Callable[[], float]) -> dict[str, float]:
-    """Median time per pipeline; runs are interleaved so load spikes hit all alike."""
-    times: dict[str, list[float]] = {p: [] for p in pipelines}
+def median_times(pipelines: dict[str, Callable[..., object]], chunks: list[bytes],
+                 repeats: int, clock: Callable[[], float]) -> dict[tuple[str, bool], float]:
+    """Median time per pipeline, keeping every event or consuming them as they come;
+    runs are interleaved so load spikes hit all alike."""
+    times: dict[tuple[str, bool], list[float]] = {(p, k): [] for p in pipelines for k in (True, False)}
     for _ in range(repeats):
-        for p, fn in pipelines.items():
-            t0 = clock()
-            fn(chunks)
-            times[p].append(clock() - t0)
-    return {p: statistics.median(ts) for p, ts in times.items()}
+        for keep in (True, False):
+            for p, fn in pipelines.items():
+                t0 = clock()
+                fn(chunks, keep)
+                times[p, keep].append(clock() - t0)
+    return {pk: statistics.median(ts) for pk, ts in times.items()}
 
 
 def cases(quick: bool) -> list[tuple[str, str, list[bytes]]]:
@@ -221,24 +231,28 @@ def main() -> None:
     ap.add_argument("--only", default="", help="run only cases whose stream or chunking contains this")
     args = ap.parse_args()
     clock = time.perf_counter if args.wall else time.process_time
-    names = list(PIPELINES)
-    others = names[1:]
-    print(f"Python {sys.version.split()[0]}; httpx-sse pipelines as in EventSource.iter_sse "
-          f"({', '.join(others)}); median of {args.repeats} interleaved runs, "
-          f"{'wall' if args.wall else 'CPU'} time; ratio = their time / ours (>1: we are faster)")
-    cols = ["stream", "chunking", "reads", "events", "MB", "ours ms", "ours MB/s"]
+    others = list(PIPELINES)[1:]
+    short = {"LineDecoder": "LD", "SSELineDecoder": "SLD"}
+    print(f"Python {sys.version.split()[0]}; httpx-sse pipelines as in EventSource.iter_sse: "
+          f"LD = httpx LineDecoder, SLD = httpx-sse SSELineDecoder; median of {args.repeats} "
+          f"interleaved runs, {'wall' if args.wall else 'CPU'} time; ratio = their time / ours.")
+    print("kept: every event kept in a list (as before); consumed: each read's events used and "
+          "dropped, as providers/stream.py does.")
+    cols = ["stream", "chunking", "reads", "events", "MB", "ours ms"]
     for p in others:
-        cols += [f"{p} ms", "ratio"]
+        cols += [f"{short.get(p, p)} ms", "ratio"]
+    cols += ["ours ms (consumed)"] + [f"{short.get(p, p)} ratio (consumed)" for p in others]
     cols.append("same events")
     if args.markdown:
         print("| " + " | ".join(cols) + " |")
         print("|" + "|".join("---" if i < 2 else "---:" for i in range(len(cols))) + "|")
     else:
-        print(f"{'stream':<21} {'chunking':<16} {'reads':>8} {'events':>7} {'MB':>5} {'ours ms':>8} "
-              f"{'MB/s':>6}" + "".join(f" {p[:14] + ' ms':>17} {'ratio':>6}" for p in others)
+        print(f"{'stream':<21} {'chunking':<15} {'reads':>7} {'events':>7} {'MB':>5} "
+              f"{'ours ms':>7}" + "".join(f" {short.get(p, p) + ' ms':>7} {'ratio':>6}" for p in others)
+              + f"  | consumed: {'ours ms':>7}" + "".join(f" {short.get(p, p):>6}" for p in others)
               + "  same")
     all_match = True
-    ratios: dict[str, list[float]] = {p: [] for p in others}
+    ratios: dict[tuple[str, bool], list[float]] = {(p, k): [] for p in others for k in (True, False)}
     for sname, cname, chunks in cases(args.quick):
         if args.only and args.only not in sname and args.only not in cname:
             continue
@@ -248,30 +262,38 @@ def main() -> None:
         all_match &= match
         secs = median_times(PIPELINES, chunks, args.repeats, clock)
         mb = sum(map(len, chunks)) / 1e6
-        ours = secs["tokenrace"]
         row = [sname, cname, f"{len(chunks):,}", f"{len(ref):,}", f"{mb:.1f}",
-               f"{ours * 1e3:.1f}", f"{mb / ours:,.0f}"]
+               f"{secs['tokenrace', True] * 1e3:.1f}"]
         for p in others:
-            ratios[p].append(secs[p] / ours)
-            row += [f"{secs[p] * 1e3:.1f}", f"{secs[p] / ours:.2f}x"]
+            r = secs[p, True] / secs["tokenrace", True]
+            ratios[p, True].append(r)
+            row += [f"{secs[p, True] * 1e3:.1f}", f"{r:.2f}x"]
+        row.append(f"{secs['tokenrace', False] * 1e3:.1f}")
+        for p in others:
+            r = secs[p, False] / secs["tokenrace", False]
+            ratios[p, False].append(r)
+            row.append(f"{r:.2f}x")
         row.append("yes" if match else "NO")
         if args.markdown:
             print("| " + " | ".join(row) + " |")
         else:
-            print(f"{row[0]:<21} {row[1]:<16} {row[2]:>8} {row[3]:>7} {row[4]:>5} {row[5]:>8} "
-                  f"{row[6]:>6}" + "".join(f" {row[7 + 2 * i]:>17} {row[8 + 2 * i]:>6}"
-                                           for i in range(len(others))) + f"  {row[-1]}")
+            k = len(others)
+            print(f"{row[0]:<21} {row[1]:<15} {row[2]:>7} {row[3]:>7} {row[4]:>5} {row[5]:>7}"
+                  + "".join(f" {row[6 + 2 * i]:>7} {row[7 + 2 * i]:>6}" for i in range(k))
+                  + f"  | consumed: {row[6 + 2 * k]:>7}"
+                  + "".join(f" {row[7 + 2 * k + i]:>6}" for i in range(k)) + f"  {row[-1]}")
         if not match:
             for p, r in results.items():
                 if r != ref:
-                    bad = next((i for i, (a, b) in enumerate(zip(ref, r)) if a != b),
+                    bad = next((i for i, (x, y) in enumerate(zip(ref, r)) if x != y),
                                min(len(ref), len(r)))
                     print(f"    {p}: first difference at event {bad}")
         sys.stdout.flush()
     print()
-    for p, rs in ratios.items():
+    for (p, keep), rs in ratios.items():
         if rs:
-            print(f"vs {p}: min {min(rs):.2f}x, median {statistics.median(rs):.2f}x, max {max(rs):.2f}x")
+            print(f"vs {p}, events {'kept' if keep else 'consumed'}: min {min(rs):.2f}x, "
+                  f"median {statistics.median(rs):.2f}x, max {max(rs):.2f}x")
     print("all outputs identical:", "yes" if all_match else "NO")
     if not all_match:
         sys.exit(1)

@@ -262,10 +262,16 @@ class SSEDecoder(LineSplitter):
         if end > self._max:              # a line may be over the cap: the general path checks
             self._general_feed(buf[:end], events)
         elif end <= 2048:
-            if buf[:7] == b"event: ":    # one "event: T" + "data: D" event? (Anthropic)
+            # One "data: D" or "event: T" + "data: D" event? (No id line: _last_id stays.)
+            if buf[:6] == b"data: ":
+                data = buf[6:end - 2]
+                if 10 not in data:
+                    events.append(_make(SSEEvent, (data.decode("utf-8", "replace"), "message",
+                                                   self._last_id, None)))
+                    return
+            elif buf[:7] == b"event: ":
                 etype, sep, data = buf[7:end - 2].partition(b"\ndata: ")
                 if sep and 10 not in etype and 10 not in data:
-                    self._resume_id = self._last_id
                     events.append(_make(SSEEvent, (data.decode("utf-8", "replace"),
                                                    etype.decode("utf-8", "replace") or "message",
                                                    self._last_id, None)))
