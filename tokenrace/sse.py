@@ -145,13 +145,17 @@ class SSEDecoder(LineSplitter):
         events: list[SSEEvent] = []
         if 13 in chunk:
             return self._feed_cr(buf, len(chunk), events)
-        # The kept bytes hold no blank line: search only the new bytes (and the seam).
-        cut = buf.rfind(b"\n\n", n - 1 if n else 0) + 2
+        if len(buf) <= 4096:             # (METH_O: no argument parsing; small copies)
+            head, sep, tail = buf.rpartition(b"\n\n")
+            cut = len(head) + 2 if sep else 0
+        else:                            # the kept bytes hold no blank line: search the rest
+            cut = buf.rfind(b"\n\n", n - 1 if n else 0) + 2
+            tail = b""
         if cut > 1:
             self._span(buf, cut, events)
             if cut == len(buf):
                 return events
-            buf = buf[cut:]
+            buf = tail or buf[cut:]
             if 10 not in buf and len(buf) <= self._max:   # the start of the next event's first line
                 raw.append(buf)
                 self._rawlen = len(buf)
