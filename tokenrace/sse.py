@@ -29,9 +29,8 @@ __all__ = [
     "DEFAULT_MAX_LINE_CHARS",
 ]
 
-# Complete lines of a partial event are kept as raw bytes only up to this size;
-# a bigger partial event is parsed line by line (re-joining it per read would
-# cost quadratic time).
+# Complete lines of a partial event are kept raw only up to this size (re-joining
+# them per read would be quadratic); past it the general path takes over.
 _HOLD = 4096
 
 
@@ -329,9 +328,8 @@ class SSEDecoder(LineSplitter):
                     events += map(_make, repeat(SSEEvent),
                                   zip(datas, repeat("message"), repeat(last_id), repeat(None)))
                 return
-        # Split before blocks starting like the first block ("event: ", "id: ", "data:"...):
-        # "event: T\ndata: D", "id: I\ndata: D" and "data: D" blocks become events here,
-        # others (or other spacing) go to _process.
+        # Split before blocks starting like the first ("event: ", "id: "...): "event: T\ndata: D",
+        # "id: I\ndata: D", "data: D" blocks become events here, others go to _process.
         colon = text.find(":", 0, 6) + 1
         head = text[:colon + 1] if text[colon:colon + 1] == " " else text[:colon]
         field = head.rstrip()
@@ -370,8 +368,7 @@ class SSEDecoder(LineSplitter):
             self._cr = False
             if chunk[0] == 10:             # LF completing a CRLF split across feeds
                 chunk = chunk[1:]
-        # Line ends become LF on the bytes, before decoding (CR and LF are ASCII and
-        # never part of a multi-byte character; far cheaper than on wide text).
+        # Line ends become LF on the bytes (CR/LF are never part of a multi-byte character).
         if 13 in chunk:
             if chunk[-1] == 13:            # may pair with an LF starting the next feed
                 self._cr = True
