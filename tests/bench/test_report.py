@@ -196,6 +196,7 @@ def test_cost_per_1000_requests_is_in_both_reports():
 
 
 PRICED = """\
+name: three-simulated-providers
 providers:
   - {{name: quick, kind: openai, model: q, base_url: "{openai}", price: {{input: 0.15, output: 0.6}}}}
   - {{name: thinker, kind: anthropic, model: t, base_url: "{anthropic}", price: {{input: 3, output: 15}}}}
@@ -227,8 +228,9 @@ def _measure_in_chromium(html_path: Path, shot: Path | None) -> dict:
                 boxes: [...document.querySelectorAll('figure svg rect[height="24.0"]')]
                        .map(r => r.getBoundingClientRect().width),
             })""")
-            if shot is not None:
-                page.screenshot(path=str(shot), full_page=True)
+            if shot is not None:         # the top of the report: who won, the tables, TTFT and tokens/s
+                end = page.query_selector_all("figure")[2].bounding_box()["y"]
+                page.screenshot(path=str(shot), full_page=True, clip={"x": 0, "y": 0, "width": 1400, "height": end})
             return got
         finally:
             browser.close()
