@@ -294,3 +294,20 @@ async def test_bench_suggests_the_closest_provider_name(tmp_path):
     code, _, err = await tokenrace("bench", str(scenario), "--set", "providers=[sim-ollma]", "--no-progress",
                                    "--no-history", cwd=tmp_path)
     assert code == 2 and "unknown provider 'sim-ollma' (did you mean 'sim-ollama'?)" in err, err
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
+    # `tokenrace compare A B --all | head`: far more than a pipe buffer of output, and the reader leaves
+    groups = [{"provider": f"p{i:03d}", "load_kind": "concurrency", "load_value": 1, "step": 0, "requests": 8,
+               "error_rate": 0.0, "request_throughput": 1.0, "figures": {"ttft_ms": {"p50": 100.0 + i}}}
+              for i in range(600)]
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps({"groups": groups}))
+    proc = subprocess.Popen([sys.executable, "-m", "tokenrace", "compare", str(tmp_path / "a"), str(tmp_path / "b"),
+                             "--all"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"compare ")
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1 and "Traceback" not in err and "BrokenPipe" not in err, err

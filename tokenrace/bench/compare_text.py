@@ -35,7 +35,7 @@ def _requests(n: tuple[int | None, int | None]) -> str:
 
 def _name(c: Change) -> str:
     u = unit(c.figure)
-    return f"{c.name} ({u})" if u and u != "%" else c.name
+    return f"{c.name} ({u})" if u and u != "%" and u not in c.name and u != "USD" else c.name
 
 
 def _verdict(g: GroupSummary) -> str:
