@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 ALPHA = 0.05
 MIN_EFFECT_PCT = 5.0
 MIN_SAMPLES = 4            # below 4 per side even a total separation gives p >= 0.1: nothing can be called
-EXACT_MAX = 60             # exact distribution up to this many values on the smaller side (no ties)
+EXACT_MAX = 40             # exact p-values up to this many values a side (no ties); beyond, the normal
+                           # approximation is within about 0.003 of it (checked against SciPy)
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,17 @@ def _ranks(values: Sequence[float]) -> tuple[list[float], list[int]]:
     return ranks, ties
 
 
+@lru_cache(maxsize=64)
+def u_tail(n: int, m: int) -> tuple[int, ...]:
+    """Cumulative counts: how many orderings give U <= k, for k = 0 .. n*m (cached: a comparison asks for
+    the same sizes for every figure)."""
+    out, total = [], 0
+    for c in u_distribution(n, m):
+        total += c
+        out.append(total)
+    return tuple(out)
+
+
 def u_distribution(n: int, m: int) -> list[int]:
     """How many of the C(n+m, n) orderings give U = 0, 1, ..., n*m: the coefficients of the Gaussian
     binomial [n+m choose n]_q = prod_{i=1..n} (1 - q^(m+i)) / (1 - q^i)."""
@@ -86,11 +99,9 @@ def mann_whitney(a: Sequence[float], b: Sequence[float]) -> UTest:
     ranks, ties = _ranks([*a, *b])
     u = sum(ranks[n_a:]) - n_b * (n_b + 1) / 2
     mid = n_a * n_b / 2
-    if not ties and min(n_a, n_b) <= EXACT_MAX:
-        counts = u_distribution(n_a, n_b)
-        total = math.comb(n_a + n_b, n_a)
+    if not ties and max(n_a, n_b) <= EXACT_MAX:
         k = int(round(min(u, n_a * n_b - u)))           # the distribution is symmetric
-        p = min(1.0, 2 * sum(counts[: k + 1]) / total)
+        p = min(1.0, 2 * u_tail(min(n_a, n_b), max(n_a, n_b))[k] / math.comb(n_a + n_b, n_a))
         return UTest(u, p, n_a, n_b, True)
     n = n_a + n_b
     var = n_a * n_b / 12 * ((n + 1) - sum(t ** 3 - t for t in ties) / (n * (n - 1)))
