@@ -2,7 +2,9 @@
 load, the per-provider summary, and a planted regression caught end to end on the simulator."""
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import random
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from tests.bench import run, summary
 from tokenrace.bench.compare import compare, parse_threshold, parse_thresholds
 from tokenrace.bench.compare_text import format_comparison
+from tokenrace.bench.noise import mann_whitney, u_distribution
 from tokenrace.bench.summary import summarize_records
 from tokenrace.cli import main as cli_main
 from tokenrace.errors import UsageError
@@ -49,6 +52,40 @@ def test_threshold_specs():
 def test_bad_threshold_specs_are_usage_errors(spec):
     with pytest.raises(UsageError):
         parse_threshold(spec)
+
+
+# -- the test itself -------------------------------------------------------------------------
+
+def test_exact_p_values_equal_counting_every_ordering():
+    for seed in range(8):
+        rng = random.Random(seed)
+        a = [rng.random() for _ in range(rng.randint(1, 6))]
+        b = [rng.random() + 0.3 for _ in range(rng.randint(1, 6))]
+        t = mann_whitney(a, b)
+        assert t.exact
+        pooled, mid = a + b, len(a) * len(b) / 2
+        extreme = total = 0
+        for idx in itertools.combinations(range(len(pooled)), len(b)):   # every split into the two sizes
+            bb = [pooled[i] for i in idx]
+            aa = [pooled[i] for i in range(len(pooled)) if i not in idx]
+            u = sum(1 for x in bb for y in aa if x > y)
+            total += 1
+            extreme += abs(u - mid) >= abs(t.u - mid) - 1e-9
+        assert t.p == pytest.approx(extreme / total)
+
+
+def test_the_exact_distribution_and_the_normal_approximation_agree_where_they_meet():
+    for n, m in ((1, 1), (3, 4), (8, 8), (13, 40)):
+        counts = u_distribution(n, m)
+        assert sum(counts) == math.comb(n + m, n) and counts == counts[::-1] and len(counts) == n * m + 1
+    rng = random.Random(11)
+    for shift in (0.0, 0.2, 0.5):
+        a = [rng.gauss(0, 1) for _ in range(40)]
+        b = [rng.gauss(shift, 1) for _ in range(40)]
+        exact = mann_whitney(a, b)
+        z = (abs(exact.u - 800) - 0.5) / math.sqrt(40 * 40 * 81 / 12)
+        assert exact.exact and abs(exact.p - math.erfc(z / math.sqrt(2))) < 0.005
+        assert not mann_whitney(a, b[:-1] + [b[0]]).exact    # a tie: the normal approximation with its correction
 
 
 # -- synthetic runs: per-request records whose true distributions are known ------------------
