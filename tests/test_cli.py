@@ -261,13 +261,6 @@ async def test_providers_from_a_config_still_show_their_base_urls(tmp_path, csim
     assert json.loads(out)["providers"][0]["base_url"] == csim.base_url("fast", "openai")
 
 
-# did-you-mean for -p NAME: the message is made by runrequest.select() / Config.select() (and tui_cmd's
-# built-in branch), outside this branch's files; strict xfail until they add the suggestion, then these pass
-# and the markers go.
-DID_YOU_MEAN = pytest.mark.xfail(strict=True, reason="needs suggest() in runrequest.select / Config.select / tui_cmd")
-
-
-@DID_YOU_MEAN
 async def test_run_suggests_the_closest_provider_name(tmp_path, csim):
     code, _, err = await tokenrace("run", "hi", "-p", "sim-opnai", "--no-history", cwd=tmp_path)
     assert code == 2 and "unknown provider 'sim-opnai' (did you mean 'sim-openai'?)" in err, err
@@ -276,7 +269,6 @@ async def test_run_suggests_the_closest_provider_name(tmp_path, csim):
     assert code == 2 and "unknown provider 'quik' (did you mean 'quick'?)" in err, err
 
 
-@DID_YOU_MEAN
 async def test_tui_suggests_the_closest_provider_name(tmp_path, csim):
     code, _, err = await tokenrace("tui", "-p", "sim-opnai", cwd=tmp_path)
     assert code == 2 and "unknown provider 'sim-opnai' (did you mean 'sim-openai'?)" in err, err
@@ -285,7 +277,6 @@ async def test_tui_suggests_the_closest_provider_name(tmp_path, csim):
     assert code == 2 and "unknown provider 'quik' (did you mean 'quick'?)" in err, err
 
 
-@DID_YOU_MEAN
 async def test_bench_suggests_the_closest_provider_name(tmp_path):
     scenario = tmp_path / "s.yaml"
     scenario.write_text("simulator: true\nproviders: [sim-opnai]\nprompts: [hi]\n")
