@@ -2,9 +2,11 @@
 
     /healthz                                   GET
     /api/providers                             GET
-    /api/runs                                  GET (list), POST (create; Accept: text/event-stream streams it)
+    /api/limits                                GET  what one request may hold (prompt length, body size)
+    /api/runs                                  GET (list; ?figures=1 adds each run's figures), POST (create; Accept: text/event-stream streams it)
     /api/runs/{id}                             GET, DELETE (cancel)
     /api/runs/{id}/events                      GET  SSE, all providers
+    /api/runs/{id}/thread                      GET  the conversation ending with the run (?format=md|json)
     /api/runs/{id}/providers/{name}/events     GET  SSE, one provider
     /                                          the page (tokenrace/dashboard/index.html), /static/ its files
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from tornado import web
 from tornado.httpserver import HTTPServer
@@ -20,7 +23,7 @@ from tornado.netutil import bind_sockets
 from ..config.models import Config
 from ..store import RunStore
 from .auth import Access, is_loopback, new_token
-from .handlers import (DASHBOARD, HealthHandler, IndexHandler, NotFoundHandler, ProvidersHandler, RunHandler,
+from .handlers import (DASHBOARD, HealthHandler, IndexHandler, LimitsHandler, NotFoundHandler, ProvidersHandler, RunHandler,
                        RunsHandler, ThreadHandler)
 from .hub import Hub, HubLimits
 from ..runrequest import Limits
@@ -64,10 +67,11 @@ def _log_request(handler: web.RequestHandler) -> None:
 
 
 def make_app(manager: RunManager, access: Access, settings: ServerSettings) -> web.Application:
-    deps = dict(manager=manager, access=access, settings=settings)
-    routes = [
+    deps: dict[str, Any] = dict(manager=manager, access=access, settings=settings)
+    routes: list[tuple[str, type[web.RequestHandler], dict[str, Any]]] = [
         (r"/healthz", HealthHandler, deps),
         (r"/api/providers", ProvidersHandler, deps),
+        (r"/api/limits", LimitsHandler, deps),
         (r"/api/runs", RunsHandler, deps),
         (rf"/api/runs/{_RUN}", RunHandler, deps),
         (rf"/api/runs/{_RUN}/events", RunEventsHandler, deps),
