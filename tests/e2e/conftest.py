@@ -317,7 +317,7 @@ def new_page(chromium) -> Callable[..., Any]:
     contexts = []
 
     def make(base_url: str, **opts):
-        opts.setdefault("viewport", {"width": 1440, "height": 900})
+        opts.setdefault("viewport", {"width": 1400, "height": 900})
         opts.setdefault("base_url", base_url)
         ctx = chromium.new_context(**opts)
         ctx.set_default_timeout(15_000)

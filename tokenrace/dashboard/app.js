@@ -2,21 +2,21 @@
 // columns, the race chart and bars, history.
 import { Column } from "/static/columns.js";
 import { RaceChart } from "/static/chart.js";
-import { renderBars, verdictText } from "/static/bars.js";
+import { renderBars, showVerdicts } from "/static/bars.js";
 import { History } from "/static/history.js";
 import { RunStream } from "/static/stream.js";
-import { FollowUp, exportLinks, loadThread, threadSystem } from "/static/thread.js";
+import { FollowUp, loadThread, threadSystem } from "/static/thread.js";
+import { setRunStatus, showRunbar } from "/static/runbar.js";
 import { formError, loadLimits, loadProviders, readParams, readSystem, requestError, selectProviders,
          selectedProviders, setSystem, setupSystem, setupTheme } from "/static/form.js";
 import { PALETTE, colorOf, dashOf } from "/static/palette.js";
-import { api, copyText, fmtMs, icon, toast } from "/static/util.js";
+import { api, copyText, fmtMs, toast } from "/static/util.js";
 
 const $ = (role, root = document) => root.querySelector(`[data-role="${role}"]`);
 
 const ui = {
   prompt: $("prompt"), run: $("run"), stop: $("stop"), maxTokens: $("max-tokens"), temperature: $("temperature"),
-  runbar: $("runbar"), runStatus: $("run-status"), runTurn: $("run-turn"), runSystem: $("run-system"),
-  runPrompt: $("run-prompt"), runClock: $("run-clock"), race: $("race"), raceSummary: $("race-summary"),
+  runbar: $("runbar"), runClock: $("run-clock"), race: $("race"), raceSummary: $("race-summary"),
   barsTtft: $("bars-ttft"), barsRate: $("bars-rate"), barsNote: $("bars-note"), columns: $("columns"),
   empty: $("empty"), copyLink: $("copy-link"), replay: $("replay"),
 };
@@ -62,17 +62,11 @@ function newRun(id, prompt, providers, past = [], systemText = null) {
   ui.empty.hidden = true;
   ui.runbar.hidden = false;
   ui.race.hidden = false;
+  ui.race.classList.toggle("many", providers.length > 8);      // more bars than a fixed height holds
   followUp.hide();
   chart.setColumns(run.order);
-  ui.runPrompt.textContent = prompt || "";
-  ui.runPrompt.title = prompt || "";
-  ui.runTurn.hidden = run.turnNo < 2;
-  ui.runTurn.textContent = `turn ${run.turnNo}`;
-  ui.runSystem.hidden = !systemText;
-  ui.runSystem.textContent = systemText ? `system: ${systemText}` : "";
-  ui.runSystem.title = systemText || "";
+  showRunbar(id, prompt, run.turnNo, systemText);
   ui.raceSummary.textContent = "";
-  exportLinks(id);
   updateBars(run, false);
   history.markCurrent(id);
   return run;
@@ -104,13 +98,6 @@ function columnFor(run, name) {
   return col;
 }
 
-function setRunStatus(text, stateName) {
-  ui.runStatus.textContent = text;
-  ui.runStatus.dataset.state = stateName;
-  document.title = stateName === "streaming" || stateName === "reconnecting"
-    ? `● ${state.run?.prompt?.slice(0, 40) || "running"} — tokenrace` : "tokenrace — compare LLM providers live";
-}
-
 function setRunning(running) {
   ui.run.disabled = running;
   ui.stop.disabled = !running;
@@ -129,30 +116,7 @@ function startTicker(run) {
 
 function updateBars(run, final) {
   const win = renderBars(ui.barsTtft, ui.barsRate, ui.barsNote, run.order, final);
-  if (!final) {
-    for (const c of run.order) c.setWins([]);
-    return;
-  }
-  const text = { ttft: verdictText("ttft", win.ttft), rate: verdictText("rate", win.rate) };
-  for (const c of run.order) c.setWins(["ttft", "rate"].filter((k) => win[k].winner === c), text);
-  const part = (name, who, what) => {
-    const span = document.createElement("span");
-    span.className = "summary-item";
-    const b = document.createElement("b");
-    b.textContent = who;
-    span.append(icon(name), b, ` ${what}`);
-    return span;
-  };
-  const parts = [];
-  if (win.ttft.winner) parts.push(part("bolt", win.ttft.winner.name, `first token in ${fmtMs(win.ttft.winner.result.ttft_ms)}`));
-  if (win.rate.winner) parts.push(part("trophy", win.rate.winner.name, "streams fastest"));
-  if (!win.ttft.winner && !win.rate.winner && win.ttft.second) {
-    const none = document.createElement("span");
-    none.className = "summary-item muted";
-    none.textContent = "no clear winner";
-    parts.push(none);
-  }
-  ui.raceSummary.replaceChildren(...parts);
+  showVerdicts(ui.raceSummary, run.order, win);
 }
 
 function scheduleBars(run) {
@@ -208,8 +172,8 @@ function connect(run) {
     state: (s) => {
       if (state.run !== run || run.ended) return;
       if (s === "connecting") setRunStatus("connecting…", "connecting");
-      else if (s === "live") setRunStatus(run.live ? "streaming" : "loading", "streaming");
-      else if (s === "reconnecting") setRunStatus("reconnecting…", "reconnecting");
+      else if (s === "live") setRunStatus(run.live ? "streaming" : "loading", "streaming", run.prompt);
+      else if (s === "reconnecting") setRunStatus("reconnecting…", "reconnecting", run.prompt);
       else if (s === "failed") {
         setRunStatus("connection lost", "failed");
         setRunning(false);
@@ -276,7 +240,7 @@ async function stopRun() {
     if (run.ended || e.status === 409) return;     // it ended on its own meanwhile
     toast(e.message, "error");
     ui.stop.disabled = false;
-    setRunStatus("streaming", "streaming");
+    setRunStatus("streaming", "streaming", run.prompt);
   }
 }
 
@@ -349,7 +313,7 @@ function replay() {
   updateBars(run, false);
   ui.raceSummary.textContent = "";
   followUp.hide();
-  setRunStatus("replaying", "streaming");
+  setRunStatus("replaying", "streaming", run.prompt);
   setRunning(true);
   ui.stop.disabled = true;
   run.ended = false;

@@ -67,11 +67,43 @@ export function renderBars(ttftList, rateList, note, columns, final) {
   };
   ttftList.replaceChildren(...rows("ttft"));
   rateList.replaceChildren(...rows("rate"));
-  // the rule, stated where the crowns are; after a run, why nobody got one
-  const span = (cls, text) => { const e = document.createElement("span"); e.className = cls; e.textContent = text; return e; };
-  const lines = win ? ["ttft", "rate"].filter((k) => !win[k].winner).map((k) => verdictText(k, win[k])).filter(Boolean) : [];
-  const rule = span("rule", RULE_SHORT);
-  rule.title = RULE_TEXT;
-  note.replaceChildren(...lines.map((t) => span("verdict", t)), rule);
+  // the rule, stated where the crowns are; after a run, each figure's verdict (one line, in full on hover)
+  for (const key of ["ttft", "rate"]) {
+    const line = document.querySelector(`[data-role="verdict-${key}"]`);
+    line.textContent = win ? verdictText(key, win[key]) : "";
+    line.title = line.textContent;
+    line.classList.toggle("none", !!win && !win[key].winner);
+  }
+  note.textContent = RULE_SHORT;
+  note.title = RULE_TEXT;
   return win;
+}
+
+/** After a run: each column's winning figures marked, and the race's headline (who won what, or nobody). */
+export function showVerdicts(summary, columns, win) {
+  if (!win) {
+    for (const c of columns) c.setWins([]);
+    summary.replaceChildren();
+    return;
+  }
+  const why = { ttft: verdictText("ttft", win.ttft), rate: verdictText("rate", win.rate) };
+  for (const c of columns) c.setWins(["ttft", "rate"].filter((k) => win[k].winner === c), why);
+  const item = (iconName, who, what) => {
+    const span = document.createElement("span");
+    span.className = "summary-item";
+    const b = document.createElement("b");
+    b.textContent = who;
+    span.append(icon(iconName), b, ` ${what}`);
+    return span;
+  };
+  const parts = [];
+  if (win.ttft.winner) parts.push(item("bolt", win.ttft.winner.name, `first token in ${fmtMs(win.ttft.winner.result.ttft_ms)}`));
+  if (win.rate.winner) parts.push(item("trophy", win.rate.winner.name, "streams fastest"));
+  if (!parts.length && win.ttft.second) {
+    const none = document.createElement("span");
+    none.className = "summary-item muted";
+    none.textContent = "no clear winner";
+    parts.push(none);
+  }
+  summary.replaceChildren(...parts);
 }

@@ -112,6 +112,7 @@ export class History {
       const row = document.createElement("span");
       row.className = "h-row";
       row.dataset.figProvider = f.provider;
+      if (f.status !== "ok") { row.classList.add("partial"); row.title = `${f.provider}: ${f.status}`; }
       row.style.setProperty("--c", this.colorFor(f.provider));
       const name = document.createElement("span");
       name.className = "h-name";

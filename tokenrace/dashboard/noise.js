@@ -13,7 +13,7 @@ export const RULE_TEXT = "A crown needs a clear lead over the runner-up: a first
   "sooner, a stream more than 10 % and 2 tok/s faster. One request per provider is one sample; closer results " +
   "often swap places on the next run.";
 
-export const RULE_SHORT = "Crowned only with a clear lead over the runner-up: > 10 % and > 25 ms (first token), " +
+export const RULE_SHORT = "A crown needs a clear lead over the runner-up: > 10 % and > 25 ms (TTFT), " +
   "> 10 % and > 2 tok/s (speed).";
 
 /**

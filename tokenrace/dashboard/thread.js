@@ -19,13 +19,6 @@ export function threadSystem(runs) {
   return null;
 }
 
-/** Download links of the conversation ending with run `id` (the server names the files). */
-export function exportLinks(id) {
-  const base = `/api/runs/${encodeURIComponent(id)}/thread`;
-  $("export").href = `${base}?format=json`;
-  $("export-md").href = `${base}?format=md`;
-}
-
 /** The follow-up box: shown under the columns once a run has ended. */
 export class FollowUp {
   constructor({ onAsk, onNew }) {
