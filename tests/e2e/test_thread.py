@@ -3,6 +3,8 @@ a provider joining mid-conversation, the system prompt, export, History opening 
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 
 from tests.e2e.helpers import (assert_clean, assert_column_matches, col, expect, fmt_ms, open_page, start, stored,
@@ -145,4 +147,55 @@ def test_follow_up_box_checks_before_sending(live, new_page):
         f"The prompt has {limit + 5:,} characters; the limit is {limit:,}.")
     assert len(posts) == n                                   # nothing was sent
     assert page.evaluate("() => window.tokenrace.turn") == 1
+    assert_clean(watch)
+
+
+@contextlib.contextmanager
+def slow_recording(live, delay_s: float):
+    """The store takes `delay_s` longer to record a finished run (a busy disk)."""
+    original = live.store.finish_run
+
+    async def slow(*args, **kwargs):
+        await asyncio.sleep(delay_s)
+        return await original(*args, **kwargs)
+    live.store.finish_run = slow
+    try:
+        yield
+    finally:
+        del live.store.finish_run
+
+
+def test_a_follow_up_asked_the_moment_a_turn_ends(live, new_page):
+    """The server sends a run's `end` before it has recorded the answers, and refuses a follow-up with 409
+    until it has: a follow-up asked in that instant (here with recording slowed to 300 ms, so it always is)
+    still goes through, with every earlier answer."""
+    page, watch = open_page(new_page, live.url)
+    conflicts: list[int] = []
+    page.on("response", lambda r: conflicts.append(r.status) if r.request.method == "POST" and r.status == 409
+            else None)
+    prompts = [f"Turn {n} of a quick chain" for n in range(1, 5)]
+    page.evaluate("""(prompts) => {
+        const box = document.querySelector('[data-role=followup]');
+        let n = 1;
+        new MutationObserver(() => {          // the box appears as the turn ends: ask the next one at once
+          if (box.hidden || n >= prompts.length) return;
+          document.querySelector('[data-role=followup-prompt]').value = prompts[n++];
+          document.querySelector('[data-role=followup-run]').click();
+        }).observe(box, {attributes: true, attributeFilter: ['hidden']});
+    }""", prompts)
+    with slow_recording(live, 0.3):
+        start(page, prompts[0], ["alpha", "bravo"])
+        page.wait_for_function("""(n) => window.tokenrace.turn === n && window.tokenrace.ended
+            || !document.querySelector('[data-role=followup-error]').hidden""", arg=len(prompts), timeout=60_000)
+    assert page.locator("[data-role=followup-error]").is_hidden(), page.locator("[data-role=followup-error]").text_content()
+    assert conflicts, "the follow-ups never met the server's 409: this test no longer tests the retry"
+    last = page.evaluate("() => window.tokenrace.runId")
+    runs = page.request.get(f"/api/runs/{last}/thread").json()["runs"]
+    assert [r["prompt"] for r in runs] == prompts
+    got = {profile: history for profile, prompt, history in truths(live) if prompt == prompts[-1]}
+    for name in ("alpha", "bravo"):
+        answers = [next(r["text"] for r in run["results"] if r["provider"] == name) for run in runs[:-1]]
+        assert [text for role, text in got[name] if role == "assistant"] == answers
+        assert [text for role, text in got[name] if role == "user"] == prompts
+        expect(col(page, name).locator("[data-role=turns] .turn")).to_have_count(len(prompts) - 1)
     assert_clean(watch)

@@ -40,10 +40,13 @@ function providerInfo(p) {
   return { name, kind: (typeof p === "object" && p.kind) || known.kind || "", model: (typeof p === "object" && p.model) || known.model || "" };
 }
 
-/** A provider keeps its colour (its place in the configured list) in chips, columns, chart, bars, history. */
-function colorIndex(name) {
-  const i = state.providers.findIndex((q) => q.name === name);
-  return i < 0 ? state.providers.length : i;
+/** A provider keeps its colour (its place in the configured list) in chips, columns, chart, bars, history;
+ * a name the config no longer has takes the first place after them that this run leaves free. */
+function colorIndex(name, taken = new Set()) {
+  let i = state.providers.findIndex((q) => q.name === name);
+  if (i >= 0) return i;
+  for (i = state.providers.length; taken.has(i); i++);
+  return i;
 }
 const colorFor = (name) => colorOf(colorIndex(name));
 
@@ -74,13 +77,11 @@ function newRun(id, prompt, providers, past = [], systemText = null) {
 
 function addColumn(run, p) {
   // two providers of this run never share a colour and line style (names unknown to the config come last)
-  let i = colorIndex(p.name);
   const used = new Set(run.order.map((c) => c.colorIndex));
+  let i = colorIndex(p.name, used);
   while (used.has(i)) i += PALETTE.length;
-  const dash = dashOf(i);
-  const col = new Column(p, colorOf(i), dash.length > 0);
+  const col = new Column(p, colorOf(i), dashOf(i));
   col.colorIndex = i;
-  col.dash = dash;
   col.setThread(run.past, run.prompt);
   run.columns.set(p.name, col);
   run.order.push(col);
@@ -205,9 +206,9 @@ async function ask(prompt, isFollowUp) {
   let created;
   let past = [];
   try {
-    // the conversation so far, as the server keeps it (what each provider's history is made of)
+    created = await postRun(body);
+    // the conversation so far, as the server keeps it (what each provider's history was made of)
     if (body.parent) past = await loadThread(body.parent);
-    created = await api("POST", "/api/runs", body);
   } catch (e) {
     setRunning(false);
     fail(e.message);
@@ -222,6 +223,19 @@ async function ask(prompt, isFollowUp) {
   startTicker(run);
   connect(run);
   showRace();
+}
+
+/** POST /api/runs. The server sends a run's `end` a moment before it has recorded the answers a follow-up
+ * needs, and answers 409 ("still running") meanwhile: a follow-up asked at once is retried for up to 2 s. */
+async function postRun(body) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await api("POST", "/api/runs", body);
+    } catch (e) {
+      if (!body.parent || e.status !== 409 || attempt >= 20) throw e;
+      await new Promise((resolve) => { setTimeout(resolve, 100); });
+    }
+  }
 }
 
 /** Bring the run into view: the run bar under the top bar, then the race and the columns' figures. */

@@ -12,12 +12,12 @@ const TERMINAL = new Set(["ok", "error", "truncated", "cancelled"]);
 const ESTIMATE_TIP = "estimated: the provider reported no token count (about 4 characters a token)";
 
 export class Column {
-  constructor(provider, color, dashed) {
+  constructor(provider, color, dash) {
     this.name = provider.name;
     this.kind = provider.kind || "";
     this.model = provider.model || "";
     this.color = color;
-    this.dashed = dashed;
+    this.dash = dash;              // the chart's line dash: [] (solid) unless colours had to repeat
     this.past = [];                  // earlier turns: stored run views
     this.prompt = "";
     this.turnNo = 1;
@@ -27,7 +27,7 @@ export class Column {
     this.root = root;
     root.dataset.provider = this.name;
     root.style.setProperty("--c", color);
-    if (dashed) root.classList.add("dashed");
+    if (dash.length) root.classList.add("dashed");
     this.$ = (role) => root.querySelector(`[data-role="${role}"]`);
     this.$("name").textContent = this.name;
     root.setAttribute("aria-label", `Answers of ${this.name}`);
