@@ -17,6 +17,10 @@ Tables::
 
 No API key is ever given to this module: providers are stored as their public dicts, and
 event/result strings are redacted by the caller.
+
+Retention: :meth:`RunStore.prune` deletes the oldest finished runs with all their rows (the
+server calls it at start and every few minutes); SQLite reuses the freed pages, so the file
+stops growing.
 """
 from __future__ import annotations
 
@@ -53,7 +57,8 @@ CREATE TABLE IF NOT EXISTS messages (
     PRIMARY KEY (run_id, id)) WITHOUT ROWID;
 """
 
-_JSON = dict(ensure_ascii=False, separators=(",", ":"))
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
 def default_path() -> Path:
@@ -119,6 +124,13 @@ class RunStore:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection (worker thread only)."""
+        if self._db is None:
+            raise RuntimeError("RunStore is not open (await store.open() first)")
+        return self._db
+
     # ------------------------------------------------------------------ worker plumbing
     async def _call(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the worker thread after writing everything queued so far."""
@@ -146,13 +158,12 @@ class RunStore:
                 return
 
     def _write_batch(self, events: list[tuple[str, StreamEvent]], messages: list[tuple[str, int, str, str]]) -> None:
-        db = self._db
-        assert db is not None
+        db = self.db
         db.execute("BEGIN")
         try:
             if events:
                 db.executemany("INSERT INTO events (run_id, provider, data) VALUES (?, ?, ?)",
-                               [(rid, ev.provider, json.dumps(event_to_dict(ev), **_JSON)) for rid, ev in events])
+                               [(rid, ev.provider, _dumps(event_to_dict(ev))) for rid, ev in events])
             if messages:
                 db.executemany("INSERT OR IGNORE INTO messages (run_id, id, event, data) VALUES (?, ?, ?, ?)",
                                messages)
@@ -165,11 +176,11 @@ class RunStore:
     async def create_run(self, run_id: str, prompt: str, params: dict, providers: list[dict], *,
                          source: str = "serve", created: float | None = None, parent: str | None = None) -> None:
         created = time.time() if created is None else created
-        row = (run_id, prompt, json.dumps(params, **_JSON), json.dumps(providers, **_JSON), source, "running", created,
+        row = (run_id, prompt, _dumps(params), _dumps(providers), source, "running", created,
                parent)
 
         def job() -> None:
-            self._db.execute("INSERT INTO runs (id, prompt, params, providers, source, status, created, parent) "
+            self.db.execute("INSERT INTO runs (id, prompt, params, providers, source, status, created, parent) "
                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
         await self._call(job)
 
@@ -187,11 +198,11 @@ class RunStore:
             self._kick()
 
     async def finish_run(self, run_id: str, status: str, results: list[StreamResult]) -> None:
-        rows = [(run_id, i, r.provider, json.dumps(r.to_dict(), **_JSON)) for i, r in enumerate(results)]
+        rows = [(run_id, i, r.provider, _dumps(r.to_dict())) for i, r in enumerate(results)]
         finished = time.time()
 
         def job() -> None:
-            db = self._db
+            db = self.db
             db.execute("BEGIN")
             try:
                 db.execute("DELETE FROM results WHERE run_id = ?", (run_id,))
@@ -220,8 +231,9 @@ class RunStore:
         in flight in another process sharing the file is left alone).
         """
         def job() -> int:
-            db = self._db
-            q, args = "SELECT id FROM runs WHERE status = 'running'", ()
+            db = self.db
+            q = "SELECT id FROM runs WHERE status = 'running'"
+            args: tuple[str, ...] = ()
             if source is not None:
                 q, args = q + " AND source = ?", (source,)
             ids = [r[0] for r in db.execute(q, args)]
@@ -248,7 +260,7 @@ class RunStore:
                 try:
                     db.execute("DELETE FROM results WHERE run_id = ?", (run_id,))
                     db.executemany("INSERT INTO results (run_id, idx, provider, data) VALUES (?, ?, ?, ?)",
-                                   [(run_id, i, r.provider, json.dumps(r.to_dict(), **_JSON))
+                                   [(run_id, i, r.provider, _dumps(r.to_dict()))
                                     for i, r in enumerate(results)])
                     db.execute("UPDATE runs SET status = 'interrupted', finished = ? WHERE id = ?",
                                (time.time(), run_id))
@@ -261,6 +273,44 @@ class RunStore:
         if n:
             log.warning("%d run(s) were in flight when the server stopped: marked interrupted", n)
         return n
+
+    async def prune(self, keep_runs: int | None, keep_days: float | None, *, batch: int = 500) -> int:
+        """Delete finished runs beyond the newest ``keep_runs`` or created more than ``keep_days``
+        ago, with their results, events and messages; never a run still ``running`` (another
+        process may be writing it). None: no limit of that kind. Returns how many runs went.
+        Deletes ``batch`` runs per worker job, so other calls are not held up behind a long one."""
+        if keep_runs is None and keep_days is None:
+            return 0
+        conds: list[str] = []
+        args: list[Any] = []
+        if keep_runs is not None:
+            conds.append("id NOT IN (SELECT id FROM runs ORDER BY created DESC, rowid DESC LIMIT ?)")
+            args.append(max(0, int(keep_runs)))
+        if keep_days is not None:
+            conds.append("created < ?")
+            args.append(time.time() - keep_days * 86400.0)
+        query = f"SELECT id FROM runs WHERE status != 'running' AND ({' OR '.join(conds)})"
+
+        def select() -> list[str]:
+            return [r[0] for r in self.db.execute(query, args)]
+        ids = await self._call(select)
+        for i in range(0, len(ids), batch):
+            chunk = ids[i:i + batch]
+            await self._call(lambda: self._delete_runs(chunk))
+        return len(ids)
+
+    def _delete_runs(self, ids: list[str]) -> None:
+        db = self.db
+        marks = ",".join("?" * len(ids))
+        db.execute("BEGIN")
+        try:
+            for table, column in (("events", "run_id"), ("messages", "run_id"), ("results", "run_id"),
+                                  ("runs", "id")):
+                db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", ids)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     # ------------------------------------------------------------------ reads
     @staticmethod
@@ -279,19 +329,19 @@ class RunStore:
                 q += " WHERE source = ?"
                 args = (source,)
             q += " ORDER BY created DESC, rowid DESC LIMIT ?"
-            return [self._run_row(r) for r in self._db.execute(q, args + (limit,))]
+            return [self._run_row(r) for r in self.db.execute(q, args + (limit,))]
         return await self._call(job)
 
     async def get_run(self, run_id: str) -> dict | None:
         def job() -> dict | None:
-            row = self._db.execute("SELECT id, prompt, providers, status, source, created, parent, params, finished "
+            row = self.db.execute("SELECT id, prompt, providers, status, source, created, parent, params, finished "
                                    "FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 return None
             run = self._run_row(row[:7])
             run["params"] = json.loads(row[7])
             run["finished"] = row[8]
-            run["results"] = [json.loads(d) for (d,) in self._db.execute(
+            run["results"] = [json.loads(d) for (d,) in self.db.execute(
                 "SELECT data FROM results WHERE run_id = ? ORDER BY idx", (run_id,))]
             return run
         return await self._call(job)
@@ -313,14 +363,14 @@ class RunStore:
 
     async def get_events(self, run_id: str) -> list[StreamEvent]:
         def job() -> list[StreamEvent]:
-            return [event_from_dict(json.loads(d)) for (d,) in self._db.execute(
+            return [event_from_dict(json.loads(d)) for (d,) in self.db.execute(
                 "SELECT data FROM events WHERE run_id = ? ORDER BY n", (run_id,))]
         return await self._call(job)
 
     async def get_messages(self, run_id: str) -> list[tuple[int, str, str]]:
         """The stored SSE protocol log ``(id, event, data_json)`` in id order."""
         def job() -> list[tuple[int, str, str]]:
-            return list(self._db.execute("SELECT id, event, data FROM messages WHERE run_id = ? ORDER BY id",
+            return list(self.db.execute("SELECT id, event, data FROM messages WHERE run_id = ? ORDER BY id",
                                          (run_id,)))
         return await self._call(job)
 
@@ -329,6 +379,6 @@ class RunStore:
         def job() -> list[tuple]:
             out: list[tuple] = []
             for table in ("runs", "results", "events", "messages"):
-                out.extend((table, *r) for r in self._db.execute(f"SELECT * FROM {table}"))
+                out.extend((table, *r) for r in self.db.execute(f"SELECT * FROM {table}"))
             return out
         return await self._call(job)

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..server import ServerSettings
 
 HELP = "serve races over HTTP and SSE (the page, the remote TUI, scripts)"
 DESCRIPTION = ("Start a server that runs races (one prompt, several providers at once) and streams every "
@@ -23,6 +27,18 @@ def _positive(kind):
     return parse
 
 
+def _at_least_zero(kind):
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if v < 0:
+            raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+        return v
+    return parse
+
+
 def add_arguments(p: argparse.ArgumentParser, add_config) -> None:
     add_config(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -37,7 +53,21 @@ def add_arguments(p: argparse.ArgumentParser, add_config) -> None:
     p.add_argument("--max-prompt-chars", type=_positive(int), default=100_000, metavar="N")
     p.add_argument("--max-providers", type=_positive(int), default=16, metavar="N", help="providers per run")
     p.add_argument("--max-concurrent-runs", type=_positive(int), default=8, metavar="N")
-    p.add_argument("--max-body-bytes", type=_positive(int), default=1024 * 1024, metavar="N")
+    p.add_argument("--max-body-bytes", type=_positive(int), default=1024 * 1024, metavar="N",
+                   help="largest request body (default 1 MiB); a larger one gets 413 at any size")
+    p.add_argument("--max-runs-per-minute", type=_positive(float), default=30.0, metavar="N",
+                   help="runs one client address may start a minute (default 30), after a burst of "
+                        "--run-burst; past it POST /api/runs answers 429 with Retry-After")
+    p.add_argument("--run-burst", type=_positive(int), default=10, metavar="N",
+                   help="runs a client may start at once before --max-runs-per-minute applies (default 10)")
+    p.add_argument("--replay-cache-bytes", type=_positive(int), default=64 * 1024 * 1024, metavar="N",
+                   help="memory for finished runs kept ready to replay (default 64 MiB); past it the least "
+                        "recently used are dropped and reloaded from the database when asked for")
+    p.add_argument("--keep-runs", type=_at_least_zero(int), default=1000, metavar="N",
+                   help="the database keeps the newest N runs (default 1000; 0 keeps all); older finished "
+                        "ones are deleted at start and every 5 minutes")
+    p.add_argument("--keep-days", type=_positive(float), default=None, metavar="D",
+                   help="also delete finished runs older than D days (default: no age limit)")
     p.add_argument("--heartbeat", type=_positive(float), default=15.0, metavar="SECONDS",
                    help="comment line on idle streams every SECONDS (default 15)")
 
@@ -54,21 +84,28 @@ def main(args: argparse.Namespace) -> int:
         return 130
 
 
+def settings_from_args(args: argparse.Namespace) -> "ServerSettings":
+    from ..server import HubLimits, ServerSettings
+    return ServerSettings(
+        host=args.host, port=args.port, token=args.token, allow_origins=tuple(args.allow_origin),
+        max_prompt_chars=args.max_prompt_chars, max_providers=args.max_providers,
+        max_concurrent_runs=args.max_concurrent_runs, max_body_bytes=args.max_body_bytes,
+        max_runs_per_minute=args.max_runs_per_minute, run_burst=args.run_burst,
+        keep_runs=args.keep_runs or None, keep_days=args.keep_days,
+        heartbeat_s=args.heartbeat, hub=HubLimits(keep_finished_bytes=args.replay_cache_bytes))
+
+
 async def _serve(args: argparse.Namespace) -> int:
     import asyncio
     import logging
     import signal
 
     from ..runtime import open_config
-    from ..server import Server, ServerSettings
+    from ..server import Server
     from ..store import RunStore
 
     log = logging.getLogger("tokenrace.server")
-    settings = ServerSettings(
-        host=args.host, port=args.port, token=args.token, allow_origins=tuple(args.allow_origin),
-        max_prompt_chars=args.max_prompt_chars, max_providers=args.max_providers,
-        max_concurrent_runs=args.max_concurrent_runs, max_body_bytes=args.max_body_bytes,
-        heartbeat_s=args.heartbeat)
+    settings = settings_from_args(args)
     async with open_config(args.config) as cfg:
         store = RunStore(args.db)
         await store.open()

@@ -168,9 +168,9 @@ class ConfigParser(Validator):
         unavailable = None
         if self.missing:
             self.missing.sort(key=lambda m: m[1])      # name them in file order
-            names = list(dict.fromkeys(n for n, _ in self.missing))
-            plural = "s" if len(names) > 1 else ""
-            unavailable = (f"missing environment variable{plural} {', '.join(names)} "
+            missing_names = list(dict.fromkeys(n for n, _ in self.missing))
+            plural = "s" if len(missing_names) > 1 else ""
+            unavailable = (f"missing environment variable{plural} {', '.join(missing_names)} "
                            f"(used by provider '{name}' at {self.source}:{self.missing[0][1]})")
         self.missing = None
         return ProviderConfig(

@@ -87,6 +87,7 @@ def _input(usage: dict[str, Any]) -> tuple[int | None, int | None]:
     base = usage.get("input_tokens")
     if not isinstance(base, int):
         return None, None
-    read = usage.get("cache_read_input_tokens") if isinstance(usage.get("cache_read_input_tokens"), int) else 0
-    write = usage.get("cache_creation_input_tokens") if isinstance(usage.get("cache_creation_input_tokens"), int) else 0
+    read, write = usage.get("cache_read_input_tokens"), usage.get("cache_creation_input_tokens")
+    read = read if isinstance(read, int) else 0
+    write = write if isinstance(write, int) else 0
     return base + read + write, read or None

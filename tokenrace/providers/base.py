@@ -41,6 +41,11 @@ def loads(data: str) -> Any | None:
         return None
 
 
+def obj_of(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (providers' JSON is not to be trusted)."""
+    return value if isinstance(value, dict) else {}
+
+
 def dig(obj: Any, path: str) -> Any:
     """Follow a dotted path such as ``choices.0.delta.content`` (numbers index lists).
 

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from ..eventstream import Message
 from ..request import ChatRequest
-from .base import Adapter, HTTPRequest, loads, short
+from .base import Adapter, HTTPRequest, loads, obj_of, short
 from .parts import DONE, Finish, Oddity, Part, Reasoning, StreamError, Text, UsageReport
 
 _INFERENCE = {"max_tokens": "maxTokens", "temperature": "temperature", "top_p": "topP", "stop": "stopSequences"}
@@ -84,7 +84,7 @@ class BedrockAdapter(Adapter):
             return [Oddity(f"skipped a malformed {msg.event_type} frame")]
         etype = msg.event_type
         if etype == "contentBlockDelta":
-            delta = obj.get("delta") if isinstance(obj.get("delta"), dict) else {}
+            delta = obj_of(obj.get("delta"))
             if isinstance(text := delta.get("text"), str) and text:
                 return [Text(text)]
             rc = delta.get("reasoningContent")
@@ -95,7 +95,7 @@ class BedrockAdapter(Adapter):
             self.completed = True
             return [Finish(str(obj.get("stopReason") or "end_turn"))]
         if etype == "metadata":
-            usage = obj.get("usage") if isinstance(obj.get("usage"), dict) else {}
+            usage = obj_of(obj.get("usage"))
             # inputTokens leave out the prompt-cache reads and writes, billed at their own rates
             read, write = _count(usage.get("cacheReadInputTokens")), _count(usage.get("cacheWriteInputTokens"))
             inp = usage.get("inputTokens")

@@ -11,7 +11,7 @@ from typing import Any, Iterable
 
 from ..request import ChatRequest
 from ..sse import SSEEvent
-from .base import Adapter, HTTPRequest, loads, short
+from .base import Adapter, HTTPRequest, loads, obj_of, short
 from .parts import DONE, Finish, Oddity, Part, Reasoning, StreamError, Text, UsageReport
 
 _RENAMED = {"top_p": "p", "stop": "stop_sequences"}
@@ -41,7 +41,7 @@ class CohereAdapter(Adapter):
         if not isinstance(obj, dict):
             return [Oddity(f"skipped a malformed {ev.event} event: {short(ev.data, 80)!r}")]
         kind = obj.get("type") or ev.event
-        delta = obj.get("delta") if isinstance(obj.get("delta"), dict) else {}
+        delta = obj_of(obj.get("delta"))
         if kind == "content-delta":
             content = ((delta.get("message") or {}).get("content")) or {}
             if isinstance(content, dict):
@@ -55,7 +55,7 @@ class CohereAdapter(Adapter):
             if reason == "ERROR":
                 return [StreamError(str(delta.get("error") or "the model reported an error"))]
             parts: list[Part] = []
-            usage = delta.get("usage") if isinstance(delta.get("usage"), dict) else {}
+            usage = obj_of(delta.get("usage"))
             counts = usage.get("tokens") or usage.get("billed_units")
             if isinstance(counts, dict):
                 cached = usage.get("cached_tokens")
@@ -70,6 +70,7 @@ class CohereAdapter(Adapter):
         return ()
 
     def error_detail(self, data: Any) -> str | None:
-        if isinstance(data, dict) and isinstance(data.get("message"), str):
-            return data["message"]
+        message = data.get("message") if isinstance(data, dict) else None
+        if isinstance(message, str):
+            return message
         return super().error_detail(data)

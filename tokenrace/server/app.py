@@ -3,7 +3,8 @@
     /healthz                                   GET
     /api/providers                             GET
     /api/limits                                GET  what one request may hold (prompt length, body size)
-    /api/runs                                  GET (list; ?figures=1 adds each run's figures), POST (create; Accept: text/event-stream streams it)
+    /api/runs                                  GET (list; ?figures=1 adds each run's figures),
+                                               POST (create; Accept: text/event-stream streams it)
     /api/runs/{id}                             GET, DELETE (cancel)
     /api/runs/{id}/events                      GET  SSE, all providers
     /api/runs/{id}/thread                      GET  the conversation ending with the run (?format=md|json)
@@ -12,6 +13,8 @@
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,11 +25,12 @@ from tornado.netutil import bind_sockets
 
 from ..config.models import Config
 from ..store import RunStore
-from .auth import Access, is_loopback, new_token
-from .handlers import (DASHBOARD, HealthHandler, IndexHandler, LimitsHandler, NotFoundHandler, ProvidersHandler, RunHandler,
-                       RunsHandler, ThreadHandler)
-from .hub import Hub, HubLimits
+from .auth import Access, RedactFilter, is_loopback, new_token
+from .handlers import (DASHBOARD, HealthHandler, IndexHandler, LimitsHandler, NotFoundHandler, ProvidersHandler,
+                       RunHandler, RunsHandler, StaticHandler, ThreadHandler)
 from ..runrequest import Limits
+from .hub import Hub, HubLimits
+from .ratelimit import RateLimiter
 from .runs import RunManager
 from .sse_handler import RunEventsHandler
 
@@ -45,11 +49,16 @@ class ServerSettings:
     max_prompt_chars: int = 100_000
     max_providers: int = 16
     max_concurrent_runs: int = 8
+    max_runs_per_minute: float = 30.0      # per client address (token bucket)
+    run_burst: int = 10                    # runs a client may start at once before the rate applies
     heartbeat_s: float = 15.0
     retry_ms: int = 2000
     flush_timeout_s: float = 10.0
     write_chunk_bytes: int = 64 * 1024
     metrics_interval_s: float = 0.25
+    keep_runs: int | None = 1000           # the database keeps the newest N runs (None: any number) ...
+    keep_days: float | None = None         # ... created within D days (None: any age); running ones always
+    prune_interval_s: float = 300.0        # how often that is applied, after once at start
     hub: HubLimits = field(default_factory=HubLimits)
 
     def limits(self) -> Limits:
@@ -66,9 +75,10 @@ def _log_request(handler: web.RequestHandler) -> None:
                 1000.0 * handler.request.request_time())
 
 
-def make_app(manager: RunManager, access: Access, settings: ServerSettings) -> web.Application:
-    deps: dict[str, Any] = dict(manager=manager, access=access, settings=settings)
-    routes: list[tuple[str, type[web.RequestHandler], dict[str, Any]]] = [
+def make_app(manager: RunManager, access: Access, settings: ServerSettings,
+             limiter: RateLimiter | None = None) -> web.Application:
+    deps: dict[str, Any] = dict(manager=manager, access=access, settings=settings, limiter=limiter)
+    routes: list[Any] = [
         (r"/healthz", HealthHandler, deps),
         (r"/api/providers", ProvidersHandler, deps),
         (r"/api/limits", LimitsHandler, deps),
@@ -78,7 +88,7 @@ def make_app(manager: RunManager, access: Access, settings: ServerSettings) -> w
         (rf"/api/runs/{_RUN}/thread", ThreadHandler, deps),
         (rf"/api/runs/{_RUN}/providers/{_NAME}/events", RunEventsHandler, deps),
         (r"/", IndexHandler, deps),
-        (r"/static/(.*)", web.StaticFileHandler, {"path": str(DASHBOARD)}),
+        (r"/static/(.*)", StaticHandler, {"path": str(DASHBOARD)}),
     ]
     return web.Application(routes, default_handler_class=NotFoundHandler, default_handler_args=deps,
                            compress_response=False, log_function=_log_request, xsrf_cookies=False)
@@ -98,7 +108,10 @@ class Server:
         self.hub = Hub(s.hub)
         self.manager = RunManager(config, store, self.hub, limits=s.limits(),
                                   max_concurrent_runs=s.max_concurrent_runs)
+        self.limiter = RateLimiter(s.max_runs_per_minute, s.run_burst)
+        self.log_filter = RedactFilter(s.token)
         self.http: HTTPServer | None = None
+        self.prune_task: asyncio.Task | None = None
         self.port = s.port
 
     @property
@@ -110,19 +123,51 @@ class Server:
         return f"http://{host}:{self.port}/"
 
     async def start(self) -> None:
-        await self.manager.start()
-        app = make_app(self.manager, self.access, self.settings)
-        # the handler answers a body over max_body_bytes with a JSON 413; far larger ones are cut here
-        self.http = HTTPServer(app, max_body_size=self.settings.max_body_bytes * 4 + 65536, xheaders=False,
+        self.log_filter.install()
+        try:
+            await self.manager.start()
+            await self.prune()          # before listening: no client waits in the backlog meanwhile
+            sockets = bind_sockets(self.settings.port, self.settings.host or None)
+        except BaseException:
+            self.log_filter.remove()
+            raise
+        app = make_app(self.manager, self.access, self.settings, self.limiter)
+        # POST /api/runs streams its body and answers any size past the limit with a JSON 413; no other
+        # route takes a body, so none ever buffers more than the limit
+        self.http = HTTPServer(app, max_body_size=self.settings.max_body_bytes, xheaders=False,
                                idle_connection_timeout=120)
-        sockets = bind_sockets(self.settings.port, self.settings.host or None)
         self.port = sockets[0].getsockname()[1]
+        self.prune_task = asyncio.create_task(self._prune_every(), name="tokenrace-prune")
         self.http.add_sockets(sockets)
+
+    async def prune(self) -> int:
+        """Apply the retention settings to the store once; a failure is logged, never raised."""
+        s = self.settings
+        try:
+            n = await self.store.prune(s.keep_runs, s.keep_days)
+        except Exception:
+            log.exception("removing old runs from %s failed", self.store.path)
+            return 0
+        if n:
+            log.info("removed %d old run(s) from %s (keep %s runs, %s days)", n, self.store.path,
+                     "all" if s.keep_runs is None else s.keep_runs, "all" if s.keep_days is None else s.keep_days)
+        return n
+
+    async def _prune_every(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.prune_interval_s)
+            await self.prune()
 
     async def stop(self, reason: str = "server shutting down", timeout: float = 10.0) -> None:
         """Stop accepting, cancel running races (streams end ``cancelled``), let subscribers read
         ``end``, flush the store, close connections."""
+        if self.prune_task is not None:
+            self.prune_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.prune_task
+            self.prune_task = None
         if self.http is None:
+            self.log_filter.remove()
             return
         self.http.stop()
         await self.manager.stop(reason, timeout=timeout)
@@ -130,3 +175,4 @@ class Server:
             log.warning("%d subscriber(s) still reading at shutdown: closing them", self.hub.subscriber_count)
         await self.http.close_all_connections()
         self.http = None
+        self.log_filter.remove()

@@ -8,18 +8,26 @@
 * State-changing requests (POST, DELETE) from a browser page of another origin are refused
   unless that origin was allowed (``--allow-origin``); CORS headers are sent only to allowed
   origins.
+* The token never reaches a log line: :class:`RedactFilter`, on the loggers that describe
+  requests (tornado's among them), removes it, and any ``token=`` or ``Bearer`` value, from
+  every record.
 """
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import secrets
 from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from ..secrets import RedactingFilter, Redactor
+
 COOKIE = "tokenrace_token"
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+# loggers that can describe a request: tornado's own (URIs with their query, malformed header values)
+REQUEST_LOGGERS = ("tornado.access", "tornado.application", "tornado.general", "tokenrace.server", "asyncio")
 
 
 def is_loopback(host: str) -> bool:
@@ -108,3 +116,19 @@ class Access:
             "Access-Control-Max-Age": "600",
             "Vary": "Origin",
         }
+
+
+class RedactFilter(RedactingFilter):
+    """The access token (and any 12-character piece of it) and any ``token=``/``Bearer`` value, out of
+    the request loggers' lines: one :class:`~tokenrace.secrets.RedactingFilter` on those loggers."""
+
+    def __init__(self, token: str | None) -> None:
+        super().__init__(Redactor([token] if token else []), credentials=True)
+
+    def install(self) -> None:
+        for name in REQUEST_LOGGERS:
+            logging.getLogger(name).addFilter(self)
+
+    def remove(self) -> None:
+        for name in REQUEST_LOGGERS:
+            logging.getLogger(name).removeFilter(self)

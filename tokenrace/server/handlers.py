@@ -1,18 +1,22 @@
 """The JSON API (and the page). Every error is ``{"error": "..."}`` with a 4xx/5xx status."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from urllib.parse import urlencode
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from tornado import escape, web
+from tornado.http1connection import HTTP1Connection
 
 from .auth import COOKIE, Access
 from ..runrequest import RequestError
 from ..thread import thread_json, thread_markdown
-from .runs import RunError, RunManager
+from .body import BodyError, parse_json
+from .ratelimit import RateLimiter
+from .runs import RunManager
 
 if TYPE_CHECKING:
     from .app import ServerSettings
@@ -29,6 +33,17 @@ PLACEHOLDER = """<!doctype html>
 the API is under <code>/api/</code> (<a href="/api/providers">providers</a>,
 <a href="/api/runs">runs</a>).</p></body></html>
 """
+# A refused body (413, 429, 401 ...) is answered at once, then read and thrown away for at most this
+# long and this many times max_body_bytes, before the connection is closed: closing on unread input
+# would reset the connection, and the client could lose the answer.
+LINGER_S = 5.0
+LINGER_BODIES = 16
+
+
+def request_summary(handler: web.RequestHandler) -> str:
+    """What tornado's own log lines say about a request: the path, never the query (?token=)."""
+    r = handler.request
+    return f"{r.method} {r.path} ({r.remote_ip})"
 
 
 class BaseHandler(web.RequestHandler):
@@ -36,9 +51,10 @@ class BaseHandler(web.RequestHandler):
 
     auth_required = True
 
-    def initialize(self, manager: RunManager, access: Access, settings: "ServerSettings") -> None:
-        self.manager, self.access, self.cfg = manager, access, settings
-        self.sse = None            # an SSEWriter while this request streams
+    def initialize(self, manager: RunManager, access: Access, settings: "ServerSettings",
+                   limiter: RateLimiter | None = None) -> None:
+        self.manager, self.access, self.cfg, self.limiter = manager, access, settings, limiter
+        self.sse: Any = None       # an SSEWriter while this request streams
 
     def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
@@ -90,6 +106,9 @@ class BaseHandler(web.RequestHandler):
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps({"error": message}, ensure_ascii=False))
 
+    def _request_summary(self) -> str:
+        return request_summary(self)
+
     def log_exception(self, typ, value, tb) -> None:      # the URI may carry ?token=
         if isinstance(value, web.HTTPError):
             if value.log_message and value.status_code >= 500:
@@ -99,19 +118,23 @@ class BaseHandler(web.RequestHandler):
                       exc_info=(typ, value, tb))
 
     def on_connection_close(self) -> None:
+        super().on_connection_close()       # a streamed body's reader stops waiting
         if self.sse is not None:
             self.sse.client_closed()
 
+    def too_large(self, size: int | None = None) -> str:
+        has = f"has {size} bytes" if size is not None else "has more bytes than that"
+        return f"the request body {has}; the limit is {self.cfg.max_body_bytes} (serve --max-body-bytes)"
+
+    def request_body(self) -> bytes:
+        return self.request.body
+
     def read_json(self) -> Any:
-        body = self.request.body
+        """The body as JSON (finite numbers, bounded nesting) or :class:`BodyError`."""
+        body = self.request_body()
         if len(body) > self.cfg.max_body_bytes:
-            raise RunError(413, f"the request body has {len(body)} bytes; the limit is {self.cfg.max_body_bytes}")
-        try:
-            return json.loads(body.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise RunError(400, "the request body is not UTF-8") from None
-        except ValueError as e:
-            raise RunError(400, f"the request body is not valid JSON ({e})") from None
+            raise BodyError(413, self.too_large(len(body)))
+        return parse_json(body)
 
     def last_event_id(self) -> str | None:
         return self.request.headers.get("Last-Event-ID") or self.get_query_argument("last_event_id", None)
@@ -161,8 +184,105 @@ class LimitsHandler(BaseHandler):
                         "max_tokens": lim.max_tokens, "max_body_bytes": self.cfg.max_body_bytes})
 
 
+@web.stream_request_body
 class RunsHandler(BaseHandler):
+    """The body is streamed in: a body past ``max_body_bytes`` gets the JSON 413 at any size (by its
+    Content-Length, or once a chunked one passes the limit) without being held in memory."""
+
+    def initialize(self, *args: Any, **kw: Any) -> None:
+        super().initialize(*args, **kw)
+        self._body = bytearray()
+        self._early = False                  # in prepare: answers go out before the body is read
+        self._refused = False                # answered early; the rest of the body is thrown away
+        self._drained = 0
+        self._linger: asyncio.TimerHandle | None = None
+        # tornado's own cap would answer a bare 400 with no body: the limit is enforced here instead
+        cast(HTTP1Connection, self.request.connection).set_max_body_size(1 << 62)
+
+    def prepare(self) -> None:
+        self._early = True
+        try:
+            super().prepare()
+            if self._finished or self._refused:
+                return
+            if self.request.method == "POST" and self.limiter is not None:
+                wait = self.limiter.wait(self.request.remote_ip or "")
+                if wait > 0:
+                    retry = self.limiter.retry_after(wait)
+                    per_minute = round(self.limiter.rate * 60, 2)
+                    self.set_header("Retry-After", str(retry))
+                    self.send_error_json(429, f"too many runs started from {self.request.remote_ip}: at most "
+                                              f"{per_minute:g} a minute (serve --max-runs-per-minute); "
+                                              f"retry in {retry} s")
+                    return
+            length = self.request.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > self.cfg.max_body_bytes:
+                self.send_error_json(413, self.too_large(int(length)))
+        finally:
+            self._early = False
+
+    def send_error_json(self, status: int, message: str) -> None:
+        if self._early:
+            self._answer_early(status, message)
+        elif not self._finished and not self._refused:
+            super().send_error_json(status, message)
+
+    def _answer_early(self, status: int, message: str) -> None:
+        """Answer before the body is read, then drain it (bounded) so the answer is not lost to a reset."""
+        if self._early and self.request.headers.get("Expect") == "100-continue":
+            # no 100 Continue went out (tornado sends it after prepare): the client sends no body
+            self.set_header("Connection", "close")
+            super().send_error_json(status, message)
+            return
+        data = json.dumps({"error": message}, ensure_ascii=False).encode()
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Content-Length", str(len(data)))
+        self.write(data)
+        self.flush()
+        self._refused = True
+        self._body = bytearray()
+        self._linger = asyncio.get_running_loop().call_later(LINGER_S, self._stop_draining)
+
+    def _stop_draining(self) -> None:
+        if not self._finished:
+            self.finish()                     # tornado closes the connection: the body was not all read
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._refused:
+            self._drained += len(chunk)
+            if self._drained > LINGER_BODIES * self.cfg.max_body_bytes:
+                self._stop_draining()
+            return
+        if len(self._body) + len(chunk) > self.cfg.max_body_bytes:
+            self._answer_early(413, self.too_large())
+            return
+        self._body += chunk
+
+    def request_body(self) -> bytes:
+        return bytes(self._body)
+
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        if self._linger is not None and not self._finished:
+            self._log()                       # answered early, then the client went: still an access line
+        self._cancel_linger()
+
+    def on_finish(self) -> None:
+        self._cancel_linger()
+
+    def _cancel_linger(self) -> None:
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+
+    def options(self, *args: Any) -> None:
+        if not self._refused:
+            super().options(*args)
+
     async def get(self) -> None:
+        if self._refused:
+            return
         raw = self.get_query_argument("limit", "50")
         if not raw.isdigit() or not 1 <= int(raw) <= 1000:
             self.send_error_json(400, "limit must be an integer from 1 to 1000")
@@ -179,13 +299,17 @@ class RunsHandler(BaseHandler):
         self.send_json([run_view(r) for r in runs])
 
     async def post(self) -> None:
+        if self._refused:
+            return
         try:
             run = await self.manager.create(self.read_json())
-        except RequestError as e:
+        except (RequestError, BodyError) as e:
             if e.status == 429:
                 self.set_header("Retry-After", "5")
             self.send_error_json(e.status, e.message)
             return
+        if self.limiter is not None:
+            self.limiter.charge(self.request.remote_ip or "")
         self.set_header("Location", f"/api/runs/{run.id}")
         self.set_header("X-Run-Id", run.id)
         if self.wants_stream():
@@ -256,6 +380,13 @@ class IndexHandler(BaseHandler):
         self.set_status(status)
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.finish(f"<!doctype html><title>tokenrace</title><p>{escape.xhtml_escape(message)}</p>")
+
+
+class StaticHandler(web.StaticFileHandler):
+    """The page's files; tornado logs a refused path (403) with this summary."""
+
+    def _request_summary(self) -> str:
+        return request_summary(self)
 
 
 class NotFoundHandler(BaseHandler):

@@ -15,12 +15,17 @@ Design
   counted in events and bytes) is checked as events are published; past the limit it is dropped
   (``on_drop`` closes its connection; the client reconnects with ``Last-Event-ID``). Writers
   also bound each flush with a timeout. The shared history is bounded by the run itself.
+* Finished channels stay in memory for replays, least recently used first out, within
+  ``keep_finished`` channels and ``keep_finished_bytes`` (their ``footprint``: what the history
+  really holds, frames, data and per-message objects). An evicted run is rebuilt from the store
+  when it is asked for again; subscribers still reading it keep their own reference.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -29,7 +34,7 @@ from ..sse import encode_event
 
 log = logging.getLogger("tokenrace.server")
 
-_JSON = dict(ensure_ascii=False, separators=(",", ":"))
+_JSON: dict[str, Any] = dict(ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class HubLimits:
     max_lag_bytes: int = 8 * 1024 * 1024  # unread live bytes before a subscriber is dropped
     max_subscribers: int = 10_000        # across all channels
     keep_finished: int = 64              # finished channels kept in memory (others reload from the store)
+    keep_finished_bytes: int = 64 * 1024 * 1024   # ... and the memory they may hold together
     check_every: int = 16                # publishes between backlog checks
 
 
@@ -47,8 +53,20 @@ class Message:
     __slots__ = ("id", "event", "provider", "data", "frame")
 
     def __init__(self, id: int, event: str, provider: str | None, data: str) -> None:
-        self.id, self.event, self.provider, self.data = id, event, provider, data
+        # provider names are shared, also by messages loaded from the store
+        self.id, self.event, self.data = id, event, data
+        self.provider = sys.intern(provider) if provider is not None else None
         self.frame = encode_event(data, event=event, id=id)
+
+    def footprint(self) -> int:
+        """Bytes this message holds in a history: frame, data, the object, its slot in ``history``
+        and ``offsets`` and their ints (tracemalloc agrees within a few per cent). Non-ASCII data
+        also gets a UTF-8 copy cached inside the str once the store hands it to sqlite."""
+        utf8 = 0 if self.data.isascii() else len(self.frame)
+        return sys.getsizeof(self.frame) + sys.getsizeof(self.data) + utf8 + _MESSAGE_OVERHEAD
+
+
+_MESSAGE_OVERHEAD = sys.getsizeof(Message(1, "", None, "")) + 2 * 8 + 2 * 32
 
 
 def reset_frame(reason: str) -> bytes:
@@ -148,6 +166,7 @@ class Channel:
         self.history: list[Message] = []
         self.offsets: list[int] = []      # cumulative frame bytes after each message
         self.size = 0
+        self.footprint = 0                # memory the history holds (Message.footprint summed)
         self.closed = False
         self.subscribers: set[Subscriber] = set()
         self._since_check = 0
@@ -166,6 +185,7 @@ class Channel:
         self.history.append(msg)
         self.size += len(msg.frame)
         self.offsets.append(self.size)
+        self.footprint += msg.footprint()
         if self.subscribers:
             for sub in self.subscribers:
                 if provider is None or sub.provider is None or sub.provider == provider:
@@ -187,6 +207,7 @@ class Channel:
             self.history.append(msg)
             self.size += len(msg.frame)
             self.offsets.append(self.size)
+            self.footprint += msg.footprint()
 
     def close(self) -> None:
         """No more events: subscribers take what is left and end."""
@@ -251,7 +272,8 @@ class Hub:
     def __init__(self, limits: HubLimits | None = None) -> None:
         self.limits = limits or HubLimits()
         self.channels: dict[str, Channel] = {}
-        self._finished: OrderedDict[str, None] = OrderedDict()
+        self._finished: OrderedDict[str, int] = OrderedDict()    # run id -> footprint, oldest use first
+        self.finished_bytes = 0
         self.subscriber_count = 0
         self._idle: asyncio.Event | None = None
 
@@ -281,10 +303,13 @@ class Hub:
         return self.subscriber_count >= self.limits.max_subscribers
 
     def _channel_closed(self, ch: Channel) -> None:
-        self._finished[ch.run_id] = None
-        self._finished.move_to_end(ch.run_id)
-        while len(self._finished) > self.limits.keep_finished:
-            old, _ = self._finished.popitem(last=False)
+        self.finished_bytes += ch.footprint - self._finished.pop(ch.run_id, 0)
+        self._finished[ch.run_id] = ch.footprint
+        lim = self.limits
+        while self._finished and (len(self._finished) > lim.keep_finished
+                                  or self.finished_bytes > lim.keep_finished_bytes):
+            old, size = self._finished.popitem(last=False)
+            self.finished_bytes -= size
             self.channels.pop(old, None)    # subscribers still reading keep their own reference
 
     def _maybe_idle(self) -> None:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import cast
 
-from tornado.iostream import StreamClosedError
+from tornado.http1connection import HTTP1Connection
+from tornado.iostream import IOStream, StreamClosedError
 
 from ..sse import encode_comment
 from .handlers import BaseHandler
@@ -46,9 +48,16 @@ class SSEWriter:
             self.sub.close("client closed")
         self._stop_waiting()
 
+    def _connection(self) -> HTTP1Connection:
+        # tornado's HTTP server gives every request an HTTP1Connection (typed as the interface)
+        return cast(HTTP1Connection, self.h.request.connection)
+
+    def _stream(self) -> IOStream:
+        return self._connection().stream
+
     def _drop(self, reason: str) -> None:
         self._stop_waiting()
-        conn = self.h.request.connection
+        conn = self._connection()
         if conn is not None and not self._closed:
             conn.close()
 
@@ -72,7 +81,7 @@ class SSEWriter:
         h.write(data)
         fut = h.flush()
         self._last_write = self._loop.time()
-        stream = h.request.connection.stream
+        stream = self._stream()
         if stream.writing():
             self._flush_since = self._last_write
             self._abort = self._loop.create_future()
@@ -116,7 +125,7 @@ class SSEWriter:
         sub.on_drop = self._drop
         if self._closed:
             sub.close("client closed")
-        stream = h.request.connection.stream
+        stream = self._stream()
         if not stream.closed():
             stream.set_nodelay(True)        # every write is whole events: no Nagle delay behind an ACK
         self._tick_s = max(0.005, min(cfg.heartbeat_s, cfg.flush_timeout_s) / 2)
