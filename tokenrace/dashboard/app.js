@@ -206,8 +206,8 @@ async function ask(prompt, isFollowUp) {
   let created;
   let past = [];
   try {
-    created = await postRun(body);
-    // the conversation so far, as the server keeps it (what each provider's history was made of)
+    created = await api("POST", "/api/runs", body);
+    // the conversation so far, as the server recorded it (what each provider's history was made of)
     if (body.parent) past = await loadThread(body.parent);
   } catch (e) {
     setRunning(false);
@@ -223,19 +223,6 @@ async function ask(prompt, isFollowUp) {
   startTicker(run);
   connect(run);
   showRace();
-}
-
-/** POST /api/runs. The server sends a run's `end` a moment before it has recorded the answers a follow-up
- * needs, and answers 409 ("still running") meanwhile: a follow-up asked at once is retried for up to 2 s. */
-async function postRun(body) {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await api("POST", "/api/runs", body);
-    } catch (e) {
-      if (!body.parent || e.status !== 409 || attempt >= 20) throw e;
-      await new Promise((resolve) => { setTimeout(resolve, 100); });
-    }
-  }
 }
 
 /** Bring the run into view: the run bar under the top bar, then the race and the columns' figures. */
