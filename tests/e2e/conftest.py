@@ -8,6 +8,7 @@ test's tmp dir, so a normal run leaves the repository alone).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import os
 import re
@@ -17,7 +18,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 import pytest
 
-from tokenrace.config.models import Config, ProviderConfig, Secret, SSEEndpoint, Timeouts
+from tokenrace.config.models import Config, Price, ProviderConfig, Secret, SSEEndpoint, Timeouts
 from tokenrace.simulator import Fault, Profile, Simulator
 
 T = TypeVar("T")
@@ -76,14 +77,26 @@ PROVIDERS = {
     "slow2": ("slow2", "anthropic", "claude-sim-opus"),
 }
 EIGHT = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+# USD per million tokens; every other provider has no price (the page then shows no cost for it). foxtrot reports
+# no usage, so its cost rests on estimated tokens.
+PRICES = {"alpha": Price(0.15, 0.60), "bravo": Price(3.0, 15.0), "foxtrot": Price(1.0, 2.0)}
+BUILTIN_PRICES = {"sim-openai": Price(0.15, 0.60), "sim-anthropic": Price(0.80, 4.0), "sim-custom": Price(0.5, 1.5)}
 
 
 def _provider(sim: Simulator, name: str) -> ProviderConfig:
     profile, kind, model = PROVIDERS[name]
     endpoint = SSEEndpoint(path="/chat/stream", text_path="content", done="[DONE]") if kind == "sse" else None
     return ProviderConfig(name=name, kind=kind, model=model, base_url=sim.base_url(profile, kind),
-                          api_key=Secret(API_KEY), endpoint=endpoint, retries=0,
+                          api_key=Secret(API_KEY), endpoint=endpoint, retries=0, price=PRICES.get(name),
                           timeout=Timeouts(connect=5, read=20, total=60))
+
+
+def _builtin(sim: Simulator) -> Config:
+    """The built-in config (one provider of each of the 11 kinds), a few of them priced."""
+    from tokenrace.config.defaults import builtin_config
+    cfg = builtin_config(sim)
+    providers = tuple(dataclasses.replace(p, price=BUILTIN_PRICES.get(p.name)) for p in cfg.providers)
+    return dataclasses.replace(cfg, providers=providers)
 
 
 class DropProxy:
@@ -158,8 +171,9 @@ class DropProxy:
 class LiveServer:
     """Simulator + tokenrace server (+ a drop proxy) on an event loop in a background thread."""
 
-    def __init__(self, token: str | None = None) -> None:
+    def __init__(self, token: str | None = None, builtin: bool = False) -> None:
         self.token = token
+        self.builtin = builtin
         self.secret = API_KEY
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="tokenrace-e2e-loop", daemon=True)
@@ -184,10 +198,14 @@ class LiveServer:
     async def _start(self, db_path: Path) -> None:
         from tokenrace.server import Server, ServerSettings
         from tokenrace.store import RunStore
-        self.sim = Simulator(PROFILES)
+        from tokenrace.simulator import DEFAULT_PROFILES
+        self.sim = Simulator(DEFAULT_PROFILES if self.builtin else PROFILES)
         await self.sim.start()
-        config = Config(providers=tuple(_provider(self.sim, n) for n in PROVIDERS),
-                        defaults={"params": {"max_tokens": 512}}, source="e2e")
+        if self.builtin:
+            config = _builtin(self.sim)
+        else:
+            config = Config(providers=tuple(_provider(self.sim, n) for n in PROVIDERS),
+                            defaults={"params": {"max_tokens": 512}}, source="e2e")
         self.store = RunStore(db_path)
         await self.store.open()
         self.server = Server(config, self.store, ServerSettings(host="127.0.0.1", port=0, token=self.token,
@@ -250,6 +268,14 @@ def live(chromium, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def live_builtin(chromium, tmp_path_factory):
+    """The server on the built-in config: the 11 simulated providers, one per kind."""
+    srv = LiveServer(builtin=True).start(tmp_path_factory.mktemp("dbb") / "runs.db")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
 def live_token(chromium, tmp_path_factory):
     srv = LiveServer(token=TOKEN).start(tmp_path_factory.mktemp("dbt") / "runs.db")
     yield srv
@@ -291,7 +317,7 @@ def new_page(chromium) -> Callable[..., Any]:
     contexts = []
 
     def make(base_url: str, **opts):
-        opts.setdefault("viewport", {"width": 1440, "height": 900})
+        opts.setdefault("viewport", {"width": 1400, "height": 900})
         opts.setdefault("base_url", base_url)
         ctx = chromium.new_context(**opts)
         ctx.set_default_timeout(15_000)

@@ -5,108 +5,27 @@ Synchronisation is Playwright's auto-waiting (expect / wait_for_function), never
 from __future__ import annotations
 
 import json
-import math
-import os
 import re
-
-import pytest
 
 from tests.e2e.conftest import EIGHT, TOKEN
 
-try:
-    from playwright.sync_api import expect
-except ImportError:      # pragma: no cover - playwright is in the test extras
-    if os.environ.get("TOKENRACE_REQUIRE_BROWSER") == "1":
-        raise
-    pytest.skip("the playwright Python package is missing (pip install -e '.[test]')", allow_module_level=True)
-
-END = re.compile(r"^(finished|partial|stopped)$")
-STREAM_TIMEOUT = 20_000
+from tests.e2e.helpers import (END, assert_clean, assert_column_matches, choose, clear_winner, col, expect, open_page,
+                               start, stored, wait_end, no_horizontal_overflow, overflows)
 
 
-# ---------------------------------------------------------------------------------------------- helpers
-def open_page(new_page, base_url: str, path: str = "/", **opts):
-    page, watch = new_page(base_url, **opts)
-    page.goto(path)
-    expect(page.locator("html")).to_have_attribute("data-ready", "true")
-    return page, watch
-
-
-def choose(page, names: list[str]) -> None:
-    """Tick exactly these providers, by clicking their chips as a person would."""
-    toggles = page.locator("input[data-provider-toggle]")
-    expect(toggles.first).to_be_attached()
-    for i in range(toggles.count()):
-        box = toggles.nth(i)
-        name = box.get_attribute("data-provider-toggle")
-        if box.is_checked() != (name in names):
-            page.locator(f'label.chip:has(input[data-provider-toggle="{name}"])').click()
-    assert sorted(page.eval_on_selector_all("input[data-provider-toggle]:checked", "els => els.map(e => e.value)")) \
-        == sorted(names)
-
-
-def start(page, prompt: str, names: list[str], max_tokens: int | None = None) -> str:
-    choose(page, names)
-    page.fill("[data-role=prompt]", prompt)
-    if max_tokens is not None:
-        page.fill("[data-role=max-tokens]", str(max_tokens))
-    page.press("[data-role=prompt]", "Control+Enter")       # the keyboard shortcut starts the run
-    page.wait_for_function("() => window.tokenrace.runId !== null")
-    return page.evaluate("() => window.tokenrace.runId")
-
-
-def wait_end(page) -> None:
-    expect(page.locator("[data-role=run-status]")).to_have_attribute("data-state", END, timeout=STREAM_TIMEOUT)
-
-
-def stored(page, run_id: str) -> dict:
-    resp = page.request.get(f"/api/runs/{run_id}")
-    assert resp.ok, resp.text()
-    return resp.json()
-
-
-def col(page, name: str):
-    """The provider's column: the one element with data-provider=NAME (a stable hook other tools use)."""
-    return page.locator(f'[data-provider="{name}"]')
-
-
-def fmt_ms(ms: float) -> str:
-    if ms < 1000:
-        return f"{math.floor(ms + 0.5)} ms"
-    return f"{ms / 1000:.2f} s"
-
-
-def assert_column_matches(page, r: dict) -> None:
-    """One provider's column shows exactly the stored result: text, status and figures."""
-    c = col(page, r["provider"])
-    expect(c.locator("[data-role=status]")).to_have_attribute("data-status", r["status"])
-    assert c.locator("[data-role=raw]").text_content() == r["text"]
-    assert c.get_attribute("data-mismatch") is None, "the streamed deltas did not add up to the stored text"
-    ttft, rate = c.locator("[data-role=ttft]"), c.locator("[data-role=rate]")
-    if r["ttft_ms"] is None:
-        assert ttft.text_content() == "—"
-    else:
-        assert float(ttft.get_attribute("data-value")) == pytest.approx(r["ttft_ms"], abs=1e-9)
-        assert ttft.text_content() == fmt_ms(r["ttft_ms"])
-    if r["tokens_per_s"] is None:
-        assert rate.text_content() == "—"
-    else:
-        assert float(rate.get_attribute("data-value")) == pytest.approx(r["tokens_per_s"], abs=1e-9)
-        shown = float(rate.text_content().split()[0])
-        assert shown == pytest.approx(r["tokens_per_s"], abs=0.51)
-    tokens = c.locator("[data-role=tokens]")
-    if r["output_tokens"] is not None:
-        assert int(tokens.get_attribute("data-value")) == r["output_tokens"]
-
-
-def assert_clean(watch) -> None:
-    assert watch.errors == [], watch.errors
-    assert watch.csp_violations() == [], watch.csp_violations()
-    assert watch.foreign_requests() == [], watch.foreign_requests()
-
-
-def no_horizontal_overflow(page) -> bool:
-    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+def assert_winners(page, results: list[dict]) -> None:
+    """The bars and the panes crown exactly whom the noise rule crowns (nobody without a clear lead)."""
+    for key, bars in (("ttft", "bars-ttft"), ("rate", "bars-rate")):
+        win = clear_winner(results, key)
+        crowned = page.locator(f"[data-role={bars}] li.win")
+        figs = page.locator(f"[data-fig={key}][data-win]")
+        if win is None:
+            expect(crowned).to_have_count(0)
+            expect(figs).to_have_count(0)
+        else:
+            expect(crowned).to_have_attribute("data-bar-provider", win)
+            expect(figs).to_have_count(1)
+            expect(col(page, win).locator(f"[data-fig={key}]")).to_have_attribute("data-win", "true")
 
 
 # ------------------------------------------------------------------------------------------------ tests
@@ -152,15 +71,9 @@ def test_race_fills_every_column_and_figures_match_the_api(live, new_page, shots
     expect(col(page, "cutoff").locator("[data-role=error]")).to_contain_text("cut off")
     assert by["cutoff"]["status"] == "truncated" and by["cutoff"]["text"]
 
-    # the chart drew, the bars name the winners
+    # the chart drew; the bars and the panes name a winner only beyond noise
     expect(page.locator("[data-role=chart] canvas")).to_have_count(1)
-    ok = [r for r in run["results"] if r["status"] == "ok"]
-    ttft_win = min(ok, key=lambda r: r["ttft_ms"])["provider"]
-    rate_win = max(ok, key=lambda r: r["tokens_per_s"])["provider"]
-    expect(page.locator("[data-role=bars-ttft] li.win")).to_have_attribute("data-bar-provider", ttft_win)
-    expect(page.locator("[data-role=bars-rate] li.win")).to_have_attribute("data-bar-provider", rate_win)
-    expect(col(page, ttft_win).locator("[data-role=badges]")).to_contain_text("first token")
-    expect(col(page, rate_win).locator("[data-role=badges]")).to_contain_text("fastest")
+    assert_winners(page, run["results"])
     expect(page.locator("[data-role=run-status]")).to_have_text("finished · 1 failed")
 
     # raw toggle shows the exact text
@@ -202,7 +115,7 @@ def test_model_output_cannot_run_script_or_load_anything(live, new_page):
 
 
 def test_eight_providers_fit_a_laptop_screen(live, new_page, shots):
-    page, watch = open_page(new_page, live.url, viewport={"width": 1440, "height": 900})
+    page, watch = open_page(new_page, live.url, viewport={"width": 1400, "height": 900})
     run_id = start(page, "Race of eight", EIGHT)
     wait_end(page)
     run = stored(page, run_id)
@@ -214,7 +127,7 @@ def test_eight_providers_fit_a_laptop_screen(live, new_page, shots):
     rows = sorted({round(b["y"]) for b in boxes})
     assert len(rows) == 2, rows                          # 4 + 4
     assert all(b["width"] >= 300 for b in boxes), [b["width"] for b in boxes]
-    assert all(b["x"] + b["width"] <= 1440 for b in boxes)
+    assert all(b["x"] + b["width"] <= 1400 for b in boxes)
     assert no_horizontal_overflow(page)
     expect(page.locator("[data-role=bars-rate] li")).to_have_count(8)
     page.evaluate("() => window.scrollTo(0, document.querySelector('[data-role=race]').offsetTop - 60)")
@@ -293,7 +206,7 @@ def test_history_replays_a_run_and_exports_and_links_it(live, new_page, shots):
     for r in run["results"]:
         assert_column_matches(page2, r)
     expect(page2.locator("[data-role=chart] canvas")).to_have_count(1)
-    expect(page2.locator("[data-role=bars-ttft] li.win")).to_have_count(1)
+    assert_winners(page2, run["results"])
 
     # replay in the page at the recorded speed ends in the same state
     page2.keyboard.press("Escape")
@@ -303,11 +216,12 @@ def test_history_replays_a_run_and_exports_and_links_it(live, new_page, shots):
     for r in run["results"]:
         assert_column_matches(page2, r)
 
-    # export JSON
+    # export the conversation (one turn here) as JSON
     with page2.expect_download() as dl:
         page2.click("[data-role=export]")
     exported = json.loads(open(dl.value.path(), encoding="utf-8").read())
-    assert exported["id"] == run_id and [r["text"] for r in exported["results"]] == [r["text"] for r in run["results"]]
+    assert exported["thread"] == run_id and [r["id"] for r in exported["runs"]] == [run_id]
+    assert [r["text"] for r in exported["runs"][0]["results"]] == [r["text"] for r in run["results"]]
 
     # copy a link to the run; copy an answer; the link opens the run directly
     page.click("[data-role=copy-link]")
@@ -337,14 +251,15 @@ def test_narrow_screen_dark_theme_and_keyboard(live, new_page, shots):
     assert focused == "alpha"
     run_id = start(page, "Narrow and dark", ["alpha", "broken", "bravo"])
     wait_end(page)
-    assert no_horizontal_overflow(page)
+    assert overflows(page) == []
     for r in stored(page, run_id)["results"]:
         assert_column_matches(page, r)
     box = col(page, "alpha").bounding_box()
     assert box["width"] <= 390
+    page.evaluate("() => window.scrollTo(0, 0)")
     shots(page, "narrow-dark", full_page=True)
 
-    desk, watch2 = open_page(new_page, live.url, viewport={"width": 1440, "height": 900}, color_scheme="dark")
+    desk, watch2 = open_page(new_page, live.url, viewport={"width": 1400, "height": 900}, color_scheme="dark")
     start(desk, "Explain server-sent events in one paragraph.", ["alpha", "bravo", "charlie", "delta"])
     wait_end(desk)
     shots(desk, "dark")

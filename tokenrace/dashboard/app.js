@@ -1,19 +1,24 @@
-// tokenrace dashboard: the prompt form, one run at a time over one EventSource, columns, chart, history.
+// tokenrace dashboard: the prompt form, one run at a time over one EventSource, a conversation's turns in the
+// columns, the race chart and bars, history.
 import { Column } from "/static/columns.js";
-import { RaceChart, renderBars } from "/static/chart.js";
+import { RaceChart } from "/static/chart.js";
+import { renderBars, showVerdicts } from "/static/bars.js";
 import { History } from "/static/history.js";
 import { RunStream } from "/static/stream.js";
-import { formError, loadProviders, readParams, selectedProviders, setupTheme } from "/static/form.js";
-import { PALETTE_SIZE, api, colorOf, copyText, downloadJSON, fmtMs, fmtRate, icon, toast } from "/static/util.js";
+import { FollowUp, loadThread, threadSystem } from "/static/thread.js";
+import { setRunStatus, showRunbar } from "/static/runbar.js";
+import { formError, loadLimits, loadProviders, readParams, readSystem, requestError, selectProviders,
+         selectedProviders, setSystem, setupSystem, setupTheme } from "/static/form.js";
+import { PALETTE, colorOf, dashOf } from "/static/palette.js";
+import { api, copyText, fmtMs, toast } from "/static/util.js";
 
 const $ = (role, root = document) => root.querySelector(`[data-role="${role}"]`);
 
 const ui = {
   prompt: $("prompt"), run: $("run"), stop: $("stop"), maxTokens: $("max-tokens"), temperature: $("temperature"),
-  runbar: $("runbar"), runStatus: $("run-status"),
-  runPrompt: $("run-prompt"), runClock: $("run-clock"), race: $("race"), chart: $("chart"),
-  raceSummary: $("race-summary"), barsTtft: $("bars-ttft"), barsRate: $("bars-rate"), columns: $("columns"),
-  empty: $("empty"), copyLink: $("copy-link"), exportBtn: $("export"), replay: $("replay"),
+  runbar: $("runbar"), runClock: $("run-clock"), race: $("race"), raceSummary: $("race-summary"),
+  barsTtft: $("bars-ttft"), barsRate: $("bars-rate"), barsNote: $("bars-note"), columns: $("columns"),
+  empty: $("empty"), copyLink: $("copy-link"), replay: $("replay"),
 };
 
 const state = {
@@ -21,8 +26,10 @@ const state = {
   run: null,               // the run on screen, see newRun()
 };
 
-const chart = new RaceChart(ui.chart);
-const history = new History($("history"), $("history-toggle"), (id) => openRun(id));
+const chart = new RaceChart($("chart"), $("legend"));
+const history = new History($("history"), $("history-toggle"), (id) => openRun(id), (name) => colorFor(name));
+const followUp = new FollowUp({ onAsk: () => ask(followUp.value, true), onNew: () => newConversation() });
+const system = setupSystem();
 
 setupTheme(() => chart.rebuild());
 
@@ -33,22 +40,35 @@ function providerInfo(p) {
   return { name, kind: (typeof p === "object" && p.kind) || known.kind || "", model: (typeof p === "object" && p.model) || known.model || "" };
 }
 
-function newRun(id, prompt, providers) {
+/** A provider keeps its colour (its place in the configured list) in chips, columns, chart, bars, history;
+ * a name the config no longer has takes the first place after them that this run leaves free. */
+function colorIndex(name, taken = new Set()) {
+  let i = state.providers.findIndex((q) => q.name === name);
+  if (i >= 0) return i;
+  for (i = state.providers.length; taken.has(i); i++);
+  return i;
+}
+const colorFor = (name) => colorOf(colorIndex(name));
+
+function newRun(id, prompt, providers, past = [], systemText = null) {
   const old = state.run;
   if (old) { if (old.stream) old.stream.close(); clearInterval(old.ticker); old.replayTimers?.forEach(clearTimeout); }
   ui.columns.replaceChildren();
   const run = {
-    id, prompt, columns: new Map(), order: [], stream: null, log: [], ended: false, endData: null,
-    t0: performance.now(), ticker: 0, live: false, barsTimer: 0, replayTimers: [],
+    id, prompt, past, turnNo: past.length + 1, columns: new Map(), order: [], stream: null, log: [], ended: false,
+    endData: null, t0: performance.now(), ticker: 0, live: false, barsTimer: 0, replayTimers: [],
   };
   state.run = run;
+  ui.columns.dataset.count = String(providers.length);
   providers.map(providerInfo).forEach((p) => addColumn(run, p));
+  for (const c of run.order) c.scrollToLatest();     // now that every column has its final height
   ui.empty.hidden = true;
   ui.runbar.hidden = false;
   ui.race.hidden = false;
+  ui.race.classList.toggle("many", providers.length > 8);      // more bars than a fixed height holds
+  followUp.hide();
   chart.setColumns(run.order);
-  ui.runPrompt.textContent = prompt || "";
-  ui.runPrompt.title = prompt || "";
+  showRunbar(id, prompt, run.turnNo, systemText);
   ui.raceSummary.textContent = "";
   updateBars(run, false);
   history.markCurrent(id);
@@ -56,17 +76,17 @@ function newRun(id, prompt, providers) {
 }
 
 function addColumn(run, p) {
-  // a provider keeps its colour (its place in the configured list) in chips, columns, chart and bars
-  // (or the next free one when two providers of this run would share it: the palette repeats after 16)
-  let i = state.providers.findIndex((q) => q.name === p.name);
-  if (i < 0) i = state.providers.length + run.order.length;
-  const used = new Set(run.order.map((c) => c.color));
-  for (let k = 0; k < PALETTE_SIZE && used.has(colorOf(i)); k++) i++;
-  const col = new Column(p, colorOf(i), run.order.length);
+  // two providers of this run never share a colour and line style (names unknown to the config come last)
+  const used = new Set(run.order.map((c) => c.colorIndex));
+  let i = colorIndex(p.name, used);
+  while (used.has(i)) i += PALETTE.length;
+  const col = new Column(p, colorOf(i), dashOf(i));
+  col.colorIndex = i;
+  col.setThread(run.past, run.prompt);
   run.columns.set(p.name, col);
   run.order.push(col);
   ui.columns.append(col.root);
-  ui.columns.dataset.count = String(run.order.length);
+  ui.columns.dataset.count = String(Math.max(run.order.length, Number(ui.columns.dataset.count) || 0));
   return col;
 }
 
@@ -79,17 +99,11 @@ function columnFor(run, name) {
   return col;
 }
 
-function setRunStatus(text, stateName) {
-  ui.runStatus.textContent = text;
-  ui.runStatus.dataset.state = stateName;
-  document.title = stateName === "streaming" || stateName === "reconnecting"
-    ? `● ${state.run?.prompt?.slice(0, 40) || "running"} — tokenrace` : "tokenrace — compare LLM providers live";
-}
-
 function setRunning(running) {
   ui.run.disabled = running;
   ui.stop.disabled = !running;
   ui.replay.disabled = running;
+  followUp.setBusy(running);
 }
 
 function startTicker(run) {
@@ -102,27 +116,8 @@ function startTicker(run) {
 }
 
 function updateBars(run, final) {
-  const win = renderBars(ui.barsTtft, ui.barsRate, run.order, final);
-  if (final) {
-    for (const c of run.order) {
-      const b = [];
-      if (win.ttft === c) b.push(["bolt", "first token"]);
-      if (win.rate === c) b.push(["trophy", "fastest"]);
-      c.setBadges(b);
-    }
-    const parts = [];
-    const part = (name, who, text) => {
-      const span = document.createElement("span");
-      span.className = "summary-item";
-      const b = document.createElement("b");
-      b.textContent = who;
-      span.append(icon(name), b, ` ${text}`);
-      return span;
-    };
-    if (win.ttft) parts.push(part("bolt", win.ttft.name, `first token in ${fmtMs(win.ttft.result.ttft_ms)}`));
-    if (win.rate) parts.push(part("trophy", win.rate.name, `streams ${fmtRate(win.rate.result.tokens_per_s)}`));
-    ui.raceSummary.replaceChildren(...parts);
-  }
+  const win = renderBars(ui.barsTtft, ui.barsRate, ui.barsNote, run.order, final);
+  showVerdicts(ui.raceSummary, run.order, win);
 }
 
 function scheduleBars(run) {
@@ -136,7 +131,7 @@ function dispatch(run, name, d) {
   const col = columnFor(run, d.provider);
   switch (name) {
     case "start": col.start(d); break;
-    case "delta": col.delta(d); chart.update(); break;
+    case "delta": col.delta(d); chart.update(); if (d.reasoning) chart.legend.refreshKeys(); break;
     case "metrics": col.metrics(d); scheduleBars(run); break;
     case "notice": col.notice(d); break;
     case "error": col.fail(d); break;
@@ -161,6 +156,7 @@ function finish(run, endData) {
   ui.runClock.textContent = total ? fmtMs(total) : "";
   updateBars(run, true);
   chart.update();
+  followUp.show(run.turnNo + 1, selectedProviders().length);
   if (history.isOpen()) history.refresh();
 }
 
@@ -177,8 +173,8 @@ function connect(run) {
     state: (s) => {
       if (state.run !== run || run.ended) return;
       if (s === "connecting") setRunStatus("connecting…", "connecting");
-      else if (s === "live") setRunStatus(run.live ? "streaming" : "loading", "streaming");
-      else if (s === "reconnecting") setRunStatus("reconnecting…", "reconnecting");
+      else if (s === "live") setRunStatus(run.live ? "streaming" : "loading", "streaming", run.prompt);
+      else if (s === "reconnecting") setRunStatus("reconnecting…", "reconnecting", run.prompt);
       else if (s === "failed") {
         setRunStatus("connection lost", "failed");
         setRunning(false);
@@ -188,32 +184,50 @@ function connect(run) {
   }).open();
 }
 
-async function startRun() {
-  if (state.run && !state.run.ended && state.run.live) return;
-  const prompt = ui.prompt.value;
-  if (!prompt.trim()) { formError("Write a prompt first."); ui.prompt.focus(); return; }
+/** Start a race: a new conversation from the prompt box, or a follow-up in the conversation on screen. */
+async function ask(prompt, isFollowUp) {
+  const current = state.run;
+  if (current && !current.ended && current.live) return;
+  const fail = isFollowUp ? (m) => followUp.error(m) : formError;
+  if (!prompt.trim()) { fail("Write a prompt first."); (isFollowUp ? followUp.input : ui.prompt).focus(); return; }
   const names = selectedProviders();
-  if (!names.length) { formError("Pick at least one provider."); return; }
+  if (!names.length) { fail("Pick at least one provider (the chips at the top)."); return; }
   let params;
-  try { params = readParams(); } catch (e) { formError(e.message); return; }
-  formError("");
-  setRunning(true);
+  try { params = readParams(); } catch (e) { fail(e.message); return; }
+  const sys = readSystem();
+  if (sys !== null) params.system = sys;
   const body = { prompt, providers: names };
   if (Object.keys(params).length) body.params = params;
+  if (isFollowUp && current) body.parent = current.id;
+  const tooBig = requestError(body);
+  if (tooBig) { fail(tooBig); return; }
+  fail("");
+  setRunning(true);
   let created;
+  let past = [];
   try {
     created = await api("POST", "/api/runs", body);
+    // the conversation so far, as the server recorded it (what each provider's history was made of)
+    if (body.parent) past = await loadThread(body.parent);
   } catch (e) {
     setRunning(false);
-    formError(e.message);
+    fail(e.message);
     return;
   }
-  const run = newRun(String(created.id), prompt, created.providers?.length ? created.providers : names);
+  if (isFollowUp) followUp.clear();
+  const run = newRun(String(created.id), prompt, created.providers?.length ? created.providers : names, past,
+                     sys ?? threadSystem(past));
   run.live = true;
   pushRunURL(run.id);
   setRunStatus("connecting…", "connecting");
   startTicker(run);
   connect(run);
+  showRace();
+}
+
+/** Bring the run into view: the run bar under the top bar, then the race and the columns' figures. */
+function showRace() {
+  ui.runbar.scrollIntoView({ block: "start", behavior: "instant" });
 }
 
 async function stopRun() {
@@ -227,23 +241,31 @@ async function stopRun() {
     if (run.ended || e.status === 409) return;     // it ended on its own meanwhile
     toast(e.message, "error");
     ui.stop.disabled = false;
-    setRunStatus("streaming", "streaming");
+    setRunStatus("streaming", "streaming", run.prompt);
   }
 }
 
-/** Open a stored (or still running) run: its summary from the API, then its events replayed by the server. */
+/** Open a stored (or still running) run with its conversation; its events are replayed by the server. */
 async function openRun(id) {
-  let info;
+  let runs;
   try {
-    info = await api("GET", `/api/runs/${encodeURIComponent(id)}`);
+    runs = await loadThread(id);
   } catch (e) {
     toast(e.status === 404 ? `Run ${id} does not exist (any more).` : e.message, "error");
     return;
   }
+  const info = runs[runs.length - 1];
+  if (!info) { toast(`Run ${id} does not exist (any more).`, "error"); return; }
+  const past = runs.slice(0, -1);
   const providers = info.provider_details?.length ? info.provider_details
     : info.providers?.length ? info.providers : (info.results || []).map((r) => r.provider);
-  const run = newRun(String(info.id ?? id), info.prompt || "", providers);
-  const running = info.status === "running" || info.status === "pending";
+  const names = providers.map((p) => (typeof p === "string" ? p : p.name));
+  selectProviders(names);
+  const sys = threadSystem(runs);
+  setSystem(sys);
+  if (sys) system.show(true);
+  const run = newRun(String(info.id ?? id), info.prompt || "", providers, past, sys);
+  const running = ["running", "pending", "waiting", "streaming"].includes(info.status);
   run.live = running;
   setRunning(running);
   if (running) startTicker(run);
@@ -255,6 +277,29 @@ async function openRun(id) {
   pushRunURL(run.id);
   setRunStatus(running ? "connecting…" : "loading…", "connecting");
   connect(run);
+  showRace();
+}
+
+/** Clear the page for a new conversation (the run stays in History). */
+function newConversation() {
+  const run = state.run;
+  if (run) { if (run.stream) run.stream.close(); clearInterval(run.ticker); run.replayTimers.forEach(clearTimeout); }
+  state.run = null;
+  ui.columns.replaceChildren();
+  chart.setColumns([]);
+  ui.runbar.hidden = true;
+  ui.race.hidden = true;
+  followUp.hide();
+  followUp.clear();
+  ui.empty.hidden = false;
+  setRunning(false);
+  history.markCurrent(null);
+  const url = new URL(location.href);
+  url.searchParams.delete("run");
+  window.history.pushState(null, "", url);
+  ui.prompt.value = "";
+  ui.prompt.focus();
+  window.scrollTo(0, 0);
 }
 
 /** Play the run again in the page, at the speed it streamed (from the events the server sent). */
@@ -264,11 +309,12 @@ function replay() {
   const log = run.log.slice();
   run.replayTimers.forEach(clearTimeout);
   run.replayTimers = [];
-  for (const c of run.order) { c.clear(); c.setBadges([]); }
+  for (const c of run.order) c.clear();
   chart.update();
   updateBars(run, false);
   ui.raceSummary.textContent = "";
-  setRunStatus("replaying", "streaming");
+  followUp.hide();
+  setRunStatus("replaying", "streaming", run.prompt);
   setRunning(true);
   ui.stop.disabled = true;
   run.ended = false;
@@ -292,23 +338,10 @@ function pushRunURL(id) {
   if (url.href !== location.href) window.history.pushState({ run: id }, "", url);
 }
 
-async function exportRun() {
-  const run = state.run;
-  if (!run) return;
-  let data;
-  try {
-    data = await api("GET", `/api/runs/${encodeURIComponent(run.id)}`);
-  } catch {
-    data = { id: run.id, prompt: run.prompt, results: run.order.map((c) => c.result).filter(Boolean) };
-  }
-  downloadJSON(`tokenrace-run-${run.id}.json`, data);
-}
-
 // ---- wiring -----------------------------------------------------------------------------------------------
-ui.run.addEventListener("click", startRun);
+ui.run.addEventListener("click", () => ask(ui.prompt.value, false));
 ui.stop.addEventListener("click", stopRun);
 ui.replay.addEventListener("click", replay);
-ui.exportBtn.addEventListener("click", exportRun);
 ui.copyLink.addEventListener("click", async () => {
   if (!state.run) return;
   const ok = await copyText(`${location.origin}/?run=${encodeURIComponent(state.run.id)}`);
@@ -317,7 +350,8 @@ ui.copyLink.addEventListener("click", async () => {
 document.addEventListener("keydown", (e) => {
   if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
     e.preventDefault();
-    startRun();
+    if (followUp.isActive()) ask(followUp.value, true);
+    else ask(ui.prompt.value, false);
   }
 });
 ui.prompt.addEventListener("input", () => formError(""));
@@ -333,7 +367,7 @@ async function main() {
     url.searchParams.delete("token");
     window.history.replaceState(null, "", url);
   }
-  state.providers = await loadProviders();
+  [state.providers] = await Promise.all([loadProviders(), loadLimits()]);
   const id = url.searchParams.get("run");
   if (id) await openRun(id);
   document.documentElement.dataset.ready = "true";
@@ -343,7 +377,9 @@ async function main() {
 window.tokenrace = {
   get runId() { return state.run?.id ?? null; },
   get ended() { return !!state.run?.ended; },
+  get turn() { return state.run?.turnNo ?? null; },
   text(name) { return state.run?.columns.get(name)?.text ?? null; },
+  chart() { return chart.snapshot(); },
 };
 
 main();

@@ -1,27 +1,34 @@
-// The race chart (uPlot: cumulative output tokens against seconds, one line per provider, live) and the bars
-// of TTFT and tokens/s with each winner highlighted.
+// The race chart (uPlot): answer tokens against seconds since EACH provider's own request was sent, which is
+// where its TTFT counts from, so a line starts exactly at its TTFT. The first answer token is a dot; reasoning
+// is never part of a line (a line climbs only once TTFT has a value): it is a dashed lane along the bottom,
+// from the first to the last reasoning token. Every line carries its provider's name at its end.
 import uPlot from "/static/vendor/uPlot.esm.js";
-import { fmtMs, fmtRate, icon } from "/static/util.js";
+import { resolveColor } from "/static/palette.js";
+import { ChartLegend } from "/static/legend.js";
 
 const stepped = uPlot.paths.stepped({ align: 1 });
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+const LANE = 5;        // px between reasoning lanes
 
 export class RaceChart {
-  constructor(container) {
+  constructor(container, legendBox) {
     this.container = container;
+    this.legend = new ChartLegend(legendBox);
     this.columns = [];
     this.plot = null;
     this.pending = false;
     this.lastDraw = 0;
+    this.labels = null;
     this.ro = new ResizeObserver(() => this._resize());
     this.ro.observe(container);
-    // a theme change (system or the toggle) recolours axes: rebuild the plot
+    // a theme change (system or the toggle) recolours axes and the ink colour: rebuild the plot
     matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => this.rebuild());
   }
 
   /** A new set of columns (a new run). */
   setColumns(columns) {
     this.columns = columns;
+    this.legend.setColumns(columns);
     this.rebuild();
   }
 
@@ -29,58 +36,68 @@ export class RaceChart {
     if (this.plot) { this.plot.destroy(); this.plot = null; }
     this.container.replaceChildren();
     if (!this.columns.length) return;
+    this.colors = this.columns.map((c) => resolveColor(c.color));
     const text = css("--muted") || "#888";
     const grid = css("--grid") || "rgba(128,128,128,.2)";
     const font = `12px ${css("--font-ui") || "system-ui, sans-serif"}`;
-    const axis = (size, fmt) => ({
-      stroke: text, font, size, gap: 4,
+    const axis = (size, fmt, label) => ({
+      stroke: text, font, size, gap: 4, label, labelFont: font, labelSize: 16, labelGap: 0,
       grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1, size: 4 }, values: fmt,
     });
     const opts = {
       ...this._size(),
-      padding: [10, 12, 0, 0],
+      padding: [12, 14, 0, 0],
       scales: {
-        x: { time: false, range: (u, min, max) => [0, Math.max(0.5, (max ?? 0) * 1.02)] },
-        y: { range: (u, min, max) => [0, Math.max(10, Math.ceil((max ?? 0) * 1.08))] },
+        x: { time: false, range: () => [0, Math.max(0.5, this._xMax() * 1.03)] },
+        y: { range: (u, min, max) => [0, Math.max(10, Math.ceil((max ?? 0) * 1.1))] },
       },
       axes: [
-        axis(28, (u, vals) => vals.map((v) => `${+v.toFixed(2)} s`)),
-        axis(40, (u, vals) => vals.map((v) => `${Math.round(v)}`)),
+        axis(30, (u, vals) => vals.map((v) => `${+v.toFixed(2)} s`)),
+        axis(44, (u, vals) => vals.map((v) => `${Math.round(v)}`), "answer tokens"),
       ],
       series: [
-        { label: "time", value: (u, v) => (v === null || v === undefined ? "—" : `${v.toFixed(2)} s`) },
-        ...this.columns.map((c) => ({
+        {},
+        ...this.columns.map((c, i) => ({
           // step-after: a count holds until the next tokens arrive (an honest picture of bursts)
-          label: c.name, stroke: c.color, width: 2, spanGaps: true, paths: stepped,
-          points: { show: false }, value: (u, v) => (v === null || v === undefined ? "—" : `${Math.round(v)}`),
+          label: c.name, stroke: this.colors[i], width: 2, spanGaps: true, paths: stepped,
+          dash: c.dash, points: { show: false },
         })),
       ],
-      legend: { show: true, live: true },
+      legend: { show: false },
       cursor: { drag: { x: false, y: false, setScale: false }, points: { size: 7 } },
+      hooks: {
+        draw: [(u) => this._drawMarks(u)],
+        setCursor: [(u) => this.legend.showValues(this._valuesAt(u, u.cursor.idx))],
+      },
     };
     this.plot = new uPlot(opts, this._data(), this.container);
-    this._resize();   // now that the legend's height is known
+    this.labels = document.createElement("div");
+    this.labels.className = "line-labels";
+    this.plot.over.append(this.labels);
+    this._resize();
   }
 
-  /** The plot fills the container; uPlot's legend (below the plot) takes what it needs. */
   _size() {
-    const legend = this.plot ? this.plot.root.querySelector(".u-legend") : null;
-    const lh = legend ? legend.offsetHeight + 4 : 26;
     return {
-      width: Math.max(200, Math.floor(this.container.clientWidth)),
-      height: Math.max(140, Math.floor(this.container.clientHeight) - lh),
+      width: Math.max(160, Math.floor(this.container.clientWidth)),
+      height: Math.max(120, Math.floor(this.container.clientHeight)),
     };
+  }
+
+  _xMax() {
+    let m = 0;
+    for (const c of this.columns) {
+      const t = c.series.t;
+      if (t.length) m = Math.max(m, t[t.length - 1]);
+      if (c.reasoningSpan) m = Math.max(m, c.reasoningSpan[1]);
+    }
+    return m;
   }
 
   _data() {
-    const tables = this.columns.map((c) => {
-      // the line starts at 0 tokens at t=0 so the TTFT shows as a flat start
-      const t = [0, ...c.series.t];
-      const y = [0, ...c.series.y];
-      return [t, y];
-    });
-    if (!tables.length) return [[]];
-    return uPlot.join(tables);
+    if (!this.columns.length) return [[]];
+    // every line begins at its first answer token: before that a provider has no TTFT, so no line
+    return uPlot.join(this.columns.map((c) => [[0, ...c.series.t], [null, ...c.series.y]]));
   }
 
   /** Redraw soon (at most ~7 times a second while tokens stream). */
@@ -95,71 +112,118 @@ export class RaceChart {
     }), wait);
   }
 
-  _resize(again = 3) {
+  /** What the chart holds now, per provider (for tests and scripts): its first point, points drawn, lanes. */
+  snapshot() {
+    const out = {};
+    if (!this.plot) return out;
+    const [xs, ...ys] = this.plot.data;
+    this.columns.forEach((c, i) => {
+      const y = ys[i] || [];
+      const idx = y.findIndex((v) => v !== null && v !== undefined);
+      out[c.name] = {
+        x0: idx < 0 ? null : xs[idx], y0: idx < 0 ? null : y[idx],
+        points: y.filter((v) => v !== null && v !== undefined).length,
+        reasoning: c.reasoningSpan, color: this.colors[i], dash: c.dash.length > 0,
+      };
+    });
+    return out;
+  }
+
+  _valuesAt(u, idx) {
+    if (idx === null || idx === undefined) return null;
+    return this.columns.map((c, i) => {
+      const ys = u.data[i + 1];
+      for (let k = idx; k >= 0; k--) if (ys[k] !== null && ys[k] !== undefined) return ys[k];
+      return null;
+    });
+  }
+
+  _drawMarks(u) {
+    const ctx = u.ctx;
+    const dpr = uPlot.pxRatio;
+    const { left, top, width, height } = u.bbox;
+    const panel = css("--panel") || "#fff";
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(left, top, width, height);
+    ctx.clip();
+    let lane = 0;
+    this.columns.forEach((c, i) => {
+      const color = this.colors[i];
+      if (c.reasoningSpan) {       // reasoning: a dashed lane along the bottom, never a climbing line
+        const [a, b] = c.reasoningSpan;
+        const y = top + height - (3 + LANE * lane++) * dpr;
+        const x0 = u.valToPos(a, "x", true);
+        const x1 = Math.max(x0 + 3 * dpr, u.valToPos(b, "x", true));
+        ctx.strokeStyle = color;
+        ctx.lineWidth = 3 * dpr;
+        ctx.setLineDash([5 * dpr, 3 * dpr]);
+        ctx.beginPath();
+        ctx.moveTo(x0, y);
+        ctx.lineTo(x1, y);
+        ctx.stroke();
+      }
+      const ys = u.data[i + 1] || [];
+      const k = ys.findIndex((v) => v !== null && v !== undefined);
+      if (k >= 0) {                // the first answer token: a dot where the line (and TTFT) starts
+        const x = u.valToPos(u.data[0][k], "x", true);
+        const y = u.valToPos(ys[k], "y", true);
+        ctx.setLineDash([]);
+        ctx.beginPath();
+        ctx.arc(x, y, 4 * dpr, 0, 2 * Math.PI);
+        ctx.fillStyle = color;
+        ctx.fill();
+        ctx.lineWidth = 1.5 * dpr;
+        ctx.strokeStyle = panel;
+        ctx.stroke();
+      }
+    });
+    ctx.restore();
+    this._placeLabels(u);
+    this.container.dispatchEvent(new CustomEvent("tokenrace:chart-drawn"));
+  }
+
+  /** Each line's name at its end, nudged apart so no two overlap. */
+  _placeLabels(u) {
+    if (!this.labels) return;
+    const items = [];
+    this.columns.forEach((c, i) => {
+      const ys = u.data[i + 1];
+      let k = ys.length - 1;
+      while (k >= 0 && (ys[k] === null || ys[k] === undefined)) k--;
+      if (k < 0) return;
+      items.push({ c, i, x: u.valToPos(u.data[0][k], "x"), y: u.valToPos(ys[k], "y") });
+    });
+    const els = items.map(({ c, i }) => {
+      const el = document.createElement("span");
+      el.className = "line-label";
+      el.dataset.lineLabel = c.name;
+      el.style.setProperty("--c", this.colors[i]);
+      el.textContent = c.name;
+      return el;
+    });
+    this.labels.replaceChildren(...els);
+    const h = 15;
+    const W = u.over.clientWidth;
+    const H = u.over.clientHeight;
+    const placed = items.map((it, n) => ({ ...it, el: els[n], top: it.y - h - 2 })).sort((a, b) => a.top - b.top);
+    for (let n = 0; n < placed.length; n++) {
+      placed[n].top = Math.max(0, placed[n].top, n ? placed[n - 1].top + h : 0);
+    }
+    const over = placed.length ? placed[placed.length - 1].top + h - H : 0;
+    if (over > 0) for (const p of placed) p.top = Math.max(0, p.top - over);
+    for (const p of placed) {
+      const w = p.el.offsetWidth;
+      const left = p.x - w - 4 >= 0 ? p.x - w - 4 : Math.min(p.x + 6, W - w);
+      p.el.style.transform = `translate(${Math.round(left)}px, ${Math.round(p.top)}px)`;
+    }
+  }
+
+  _resize() {
     if (!this.plot) return;
     const size = this._size();
     if (Math.abs(size.width - this.plot.width) > 1 || Math.abs(size.height - this.plot.height) > 1) {
       this.plot.setSize(size);
-      // the legend wraps differently at the new width: measure again once it has been laid out
-      if (again > 0) requestAnimationFrame(() => this._resize(again - 1));
     }
   }
-}
-
-/** The winners among the finished columns: {ttft: Column|null, rate: Column|null}. */
-export function winners(columns) {
-  const ok = columns.filter((c) => c.result && c.result.status === "ok");
-  const best = (key, lower) => {
-    let win = null;
-    for (const c of ok) {
-      const v = c.result[key];
-      if (v === null || v === undefined) continue;
-      if (!win || (lower ? v < win.result[key] : v > win.result[key])) win = c;
-    }
-    return win;
-  };
-  return { ttft: best("ttft_ms", true), rate: best("tokens_per_s", false) };
-}
-
-/** The bars: live figures while streaming, final ones with the winners marked after the run. */
-export function renderBars(ttftList, rateList, columns, final) {
-  const win = final ? winners(columns) : { ttft: null, rate: null };
-  const rows = (key, fmt, winner) => {
-    const items = columns.map((c) => ({ c, v: key === "ttft" ? c.ttft : c.rate }));
-    const max = Math.max(...items.map((i) => i.v || 0), 1e-9);
-    // complete answers first (only they can win), then cut-off or stopped ones, then failures
-    const rank = ({ c, v }) => (v === null || v === undefined ? 3 : !final || c.status === "ok" ? 0 : 1);
-    const sorted = items.slice().sort((a, b) => rank(a) - rank(b) ||
-      (rank(a) === 3 ? 0 : key === "ttft" ? a.v - b.v : b.v - a.v));
-    return sorted.map(({ c, v }) => {
-      const li = document.createElement("li");
-      li.dataset.barProvider = c.name;   // not data-provider: that names the columns only
-      li.style.setProperty("--c", c.color);
-      if (winner === c) li.classList.add("win");
-      const failed = c.status === "error" && (v === null || v === undefined);
-      if (failed) li.classList.add("failed");
-      else if (final && c.status !== "ok") {
-        li.classList.add("partial");
-        li.title = `${c.name}: ${c.status === "truncated" ? "cut off" : c.status} (not ranked)`;
-      }
-      const name = document.createElement("span");
-      name.className = "bar-name";
-      name.textContent = c.name;
-      const val = document.createElement("span");
-      val.className = "bar-value mono";
-      val.textContent = failed ? "failed" : fmt(v);
-      if (winner === c) val.prepend(icon(key === "ttft" ? "bolt" : "trophy"));
-      const track = document.createElement("span");
-      track.className = "bar-track";
-      const fill = document.createElement("span");
-      fill.className = "bar-fill";
-      fill.style.width = v ? `${Math.max(2, (100 * v) / max)}%` : "0";
-      track.append(fill);
-      li.append(name, val, track);
-      return li;
-    });
-  };
-  ttftList.replaceChildren(...rows("ttft", fmtMs, win.ttft));
-  rateList.replaceChildren(...rows("rate", fmtRate, win.rate));
-  return win;
 }

@@ -1,63 +1,43 @@
-// One column per provider: header (name, kind, model), the streaming answer (markdown or raw), reasoning apart,
-// errors in words, and live figures in the footer.
+// One column per provider: its earlier turns in the conversation, the streaming answer (markdown or raw),
+// reasoning apart, errors in words, and its figures at the top (TTFT, speed, tokens, time, cost).
+import { describeError } from "/static/errors.js";
 import { renderMarkdown } from "/static/markdown.js";
-import { copyText, estimateTokens, fmtInt, fmtMs, fmtRate, icon, toast } from "/static/util.js";
+import { pastTurn, promptBubble } from "/static/turns.js";
+import { copyText, estimateTokens, fmtCost, fmtMs, fmtRate, fmtTokens, icon, toast } from "/static/util.js";
 
 const STATUS_TEXT = {
   waiting: "waiting", streaming: "streaming", ok: "done", error: "failed", truncated: "cut off", cancelled: "stopped",
 };
 const TERMINAL = new Set(["ok", "error", "truncated", "cancelled"]);
-
-/** A failure in words a user understands: [headline, detail]. */
-export function describeError(kind, httpStatus, message, provider) {
-  let detail = String(message || "");
-  if (provider && detail.startsWith(provider + ": ")) detail = detail.slice(provider.length + 2);
-  const s = Number(httpStatus) || 0;
-  let head;
-  if (kind === "http" || s >= 400) {
-    if (s === 401 || s === 403) head = "The provider refused the API key. Check the key this provider's config reads.";
-    else if (s === 404) head = "The provider does not know this model or endpoint.";
-    else if (s === 408) head = "The provider timed out on its side.";
-    else if (s === 429) head = "Rate limited: the provider asks to slow down. Try again in a moment.";
-    else if (s >= 500) head = `The provider had a server error (HTTP ${s}). It is on their side; try again later.`;
-    else if (s >= 400) head = `The provider rejected the request (HTTP ${s}).`;
-    else head = "The provider answered with an error.";
-  } else if (kind === "connect") head = "Could not reach the provider (network, DNS or wrong base URL).";
-  else if (kind === "timeout") head = "The provider took too long to answer.";
-  else if (kind === "stream") head = "The provider reported an error in the middle of its answer.";
-  else if (kind === "protocol") head = "The provider's reply could not be understood.";
-  else if (kind === "config") head = "This provider is not set up correctly.";
-  else if (kind === "truncated") head = "The answer was cut off: the stream ended before its end marker. The text so far is kept.";
-  else if (kind === "cancelled") head = "Stopped before the answer was complete.";
-  else head = "Something went wrong with this provider.";
-  return [head, detail];
-}
+const ESTIMATE_TIP = "estimated: the provider reported no token count (about 4 characters a token)";
 
 export class Column {
-  constructor(provider, color, index) {
+  constructor(provider, color, dash) {
     this.name = provider.name;
     this.kind = provider.kind || "";
     this.model = provider.model || "";
     this.color = color;
-    this.index = index;
+    this.dash = dash;              // the chart's line dash: [] (solid) unless colours had to repeat
+    this.past = [];                  // earlier turns: stored run views
+    this.prompt = "";
+    this.turnNo = 1;
+    this.raw = false;
     this.reset();
-    const tpl = document.getElementById("column-template");
-    const root = tpl.content.firstElementChild.cloneNode(true);
+    const root = document.getElementById("column-template").content.firstElementChild.cloneNode(true);
     this.root = root;
     root.dataset.provider = this.name;
     root.style.setProperty("--c", color);
+    if (dash.length) root.classList.add("dashed");
     this.$ = (role) => root.querySelector(`[data-role="${role}"]`);
     this.$("name").textContent = this.name;
-    root.setAttribute("aria-label", `Answer of ${this.name}`);
+    root.setAttribute("aria-label", `Answers of ${this.name}`);
     this._meta();
     this.$("raw-toggle").addEventListener("click", () => this.setRaw(!this.raw));
     this.$("copy").addEventListener("click", async () => {
       const ok = await copyText(this.text);
       toast(ok ? `Copied the answer of ${this.name}` : "Copying is blocked by the browser", ok ? "ok" : "error");
     });
-    const details = this.$("reasoning");
-    details.querySelector("summary").addEventListener("click", () => { this.reasoningTouched = true; });
-    this.raw = false;
+    this.$("reasoning").querySelector("summary").addEventListener("click", () => { this.reasoningTouched = true; });
     this._paintFigures();
   }
 
@@ -68,22 +48,26 @@ export class Column {
     this.ttft = null;
     this.rate = null;
     this.tokens = null;
+    this.tokenSource = null;
     this.elapsed = null;
     this.elapsedAt = 0;            // performance.now() when `elapsed` was last set by the server
     this.result = null;
     this.error = null;
     this.notices = [];
-    this.estTokens = 0;
-    this.series = { t: [], y: [] };   // cumulative output tokens (estimated live, scaled at the end) over seconds
-    this.attempt = 1;
-    this.badges = [];
+    this.wins = new Set();
+    // the race chart's data, in seconds since THIS provider's request was sent (its `start` t_ms), as TTFT
+    // counts: answer tokens (estimated while streaming) and the span of reasoning before and between them
+    this.t0 = null;
+    this.estAnswer = 0;
+    this.series = { t: [], y: [] };
+    this.reasoningSpan = null;     // [from, to] in seconds
     this.reasoningTouched = false;
     this.dirty = true;
     this.lastRender = 0;
     this.renderTimer = 0;
   }
 
-  /** Back to an empty column (a reset from the server); the DOM is kept. */
+  /** Back to an empty answer (a reset from the server, a replay); earlier turns and the DOM are kept. */
   clear() {
     clearTimeout(this.renderTimer);
     this.reset();
@@ -96,8 +80,30 @@ export class Column {
     this.$("notices").replaceChildren();
     this.$("error").hidden = true;
     this.$("placeholder").hidden = false;
-    this.setBadges([]);
+    this._setStatus("waiting");
     this._paintFigures();
+  }
+
+  /** The conversation so far: `past` runs (oldest first) and this turn's prompt. */
+  setThread(past, prompt) {
+    this.past = past;
+    this.prompt = prompt;
+    this.turnNo = past.length + 1;
+    this._paintTurns();
+    const current = this.$("current-prompt");
+    current.replaceChildren(...(past.length ? [promptBubble(prompt, this.turnNo)] : []));
+    current.hidden = !past.length;
+    this.scrollToLatest();
+  }
+
+  /** Show the latest turn (call once the column is in the document). */
+  scrollToLatest() {
+    const body = this.$("body");
+    body.scrollTop = body.scrollHeight;
+  }
+
+  _paintTurns() {
+    this.$("turns").replaceChildren(...this.past.map((run, i) => pastTurn(run, i + 1, this.name, this.raw)));
   }
 
   _meta() {
@@ -115,6 +121,7 @@ export class Column {
     btn.title = raw ? "Show rendered markdown" : "Show the raw text";
     this.$("output").hidden = raw;
     this.$("raw").hidden = !raw;
+    this._paintTurns();
     this.dirty = true;
     this._renderNow();
   }
@@ -123,22 +130,30 @@ export class Column {
   start(d) {
     if (d.model) this.model = d.model;
     if (d.kind) this.kind = d.kind;
-    this.attempt = d.attempt || 1;
     this._meta();
+    // each attempt's request is a new zero (a retry happens only before any output)
+    if (typeof d.t_ms === "number") this.t0 = d.t_ms;
     if (!TERMINAL.has(this.status)) this._setStatus("waiting");
   }
 
   delta(d) {
-    const piece = d.text ?? d.reasoning ?? "";
+    const isText = d.text !== undefined && d.text !== null;
+    const piece = isText ? d.text : (d.reasoning ?? "");
     if (!piece) return;
-    if (d.reasoning !== undefined && d.text === undefined) this.reasoning += piece;
-    else this.text += piece;
-    this.estTokens += estimateTokens(piece);
-    if (typeof d.t_ms === "number") {
-      const t = d.t_ms / 1000;
-      const s = this.series;
-      if (s.t.length && s.t[s.t.length - 1] >= t) s.y[s.y.length - 1] = this.estTokens;
-      else { s.t.push(t); s.y.push(this.estTokens); }
+    const t = typeof d.t_ms === "number" ? (d.t_ms - (this.t0 ?? 0)) / 1000 : null;
+    if (isText) {
+      this.text += piece;
+      this.estAnswer += estimateTokens(piece);
+      // TTFT shows the moment the first answer token does (the engine's own figure follows, equal to it)
+      if (this.ttft === null && t !== null && this.t0 !== null) { this.ttft = t * 1000; this._paintFigures(); }
+      if (t !== null) {
+        const s = this.series;
+        if (s.t.length && s.t[s.t.length - 1] >= t) s.y[s.y.length - 1] = this.estAnswer;
+        else { s.t.push(t); s.y.push(this.estAnswer); }
+      }
+    } else {
+      this.reasoning += piece;
+      if (t !== null) this.reasoningSpan = this.reasoningSpan ? [this.reasoningSpan[0], t] : [t, t];
     }
     if (this.status === "waiting") this._setStatus("streaming");
     this._schedule();
@@ -147,9 +162,9 @@ export class Column {
   metrics(d) {
     if (TERMINAL.has(this.status) && this.result) return;   // the final figures already came
     if (d.status && d.status !== this.status) this._setStatus(d.status);
-    if (d.ttft_ms !== undefined) this.ttft = d.ttft_ms;
+    if (d.ttft_ms !== undefined && d.ttft_ms !== null) this.ttft = d.ttft_ms;
     if (d.tokens_per_s !== undefined) this.rate = d.tokens_per_s;
-    if (d.tokens !== undefined) this.tokens = d.tokens;
+    if (d.tokens !== undefined) { this.tokens = d.tokens; this.tokenSource = d.token_source || null; }
     if (typeof d.elapsed_ms === "number") { this.elapsed = d.elapsed_ms; this.elapsedAt = performance.now(); }
     this._paintFigures();
   }
@@ -185,17 +200,19 @@ export class Column {
     this.ttft = r.ttft_ms;
     this.rate = r.tokens_per_s;
     this.tokens = r.output_tokens;
+    this.tokenSource = r.token_source || null;
     this.elapsed = r.e2e_ms;
     this._setStatus(r.status);
     if (r.status !== "ok" && r.error) {
       const kind = r.status === "error" ? (r.error_kind || "internal") : r.status;
       this._showError(kind, r.http_status, r.error);
     }
-    // the chart ends at the real count when the provider reported usage
+    // The chart ends at the provider's own count when it reported one and it is all answer (with reasoning
+    // in the count, which part is answer is not known: the line stays our estimate).
     const s = this.series;
-    const total = r.output_tokens;
-    if (s.y.length && total && this.estTokens > 0 && r.token_source === "usage") {
-      const k = total / this.estTokens;
+    if (s.y.length && r.token_source === "usage" && r.output_tokens && !r.reasoning_tokens && !this.reasoning &&
+        this.estAnswer > 0) {
+      const k = r.output_tokens / this.estAnswer;
       for (let i = 0; i < s.y.length; i++) s.y[i] = Math.round(s.y[i] * k * 10) / 10;
     }
     this.dirty = true;
@@ -203,31 +220,29 @@ export class Column {
     this._paintFigures();
   }
 
-  /** Seconds since the run started, from the client clock (the elapsed counter between server updates). */
+  /** The Time figure between the server's updates, from the client clock. */
   tick(runElapsedMs) {
     if (TERMINAL.has(this.status)) return;
-    const el = this.$("elapsed");
     const ms = this.elapsed !== null ? this.elapsed + (performance.now() - this.elapsedAt) : runElapsedMs;
-    if (ms !== null && ms !== undefined) {
-      const text = fmtMs(ms);
-      const cut = text.lastIndexOf(" ");
-      const unit = document.createElement("span");
-      unit.className = "unit";
-      unit.textContent = text.slice(cut);
-      el.replaceChildren(text.slice(0, cut), unit);
-    }
+    if (ms !== null && ms !== undefined) this._set("elapsed", null, fmtMs(ms), false);
   }
 
-  setBadges(list) {
-    this.badges = list;
-    const box = this.$("badges");
-    box.replaceChildren(...list.map(([name, text]) => {
-      const s = document.createElement("span");
-      s.className = "badge win";
-      s.append(icon(name), text);
-      return s;
-    }));
-    this.root.classList.toggle("winner", list.length > 0);
+  /** Which of its figures won the race ("ttft", "rate"), by the noise rule (noise.js). */
+  setWins(wins, why = {}) {
+    this.wins = new Set(wins);
+    for (const key of ["ttft", "rate"]) {
+      const cell = this.root.querySelector(`[data-fig="${key}"]`);
+      const won = this.wins.has(key);
+      cell.classList.toggle("win", won);
+      if (won) { cell.dataset.win = "true"; cell.title = why[key] || ""; } else { delete cell.dataset.win; cell.title = ""; }
+      cell.querySelector(".win-icon")?.remove();
+      if (won) {
+        const i = icon(key === "ttft" ? "bolt" : "trophy");
+        i.classList.add("win-icon");
+        cell.querySelector("dt").prepend(i);
+      }
+    }
+    this.root.classList.toggle("winner", this.wins.size > 0);
   }
 
   // ---- painting -----------------------------------------------------------------------------------------
@@ -253,25 +268,36 @@ export class Column {
     this.$("placeholder").hidden = true;
   }
 
+  /** One figure: "214 ms" with its unit smaller (the text stays "214 ms"); data-value holds the number. */
+  _set(role, value, text, setValue = true) {
+    const el = this.$(role);
+    const cut = text.lastIndexOf(" ");
+    if (cut > 0) {
+      const unit = document.createElement("span");
+      unit.className = "unit";
+      unit.textContent = text.slice(cut);
+      el.replaceChildren(text.slice(0, cut), unit);
+    } else {
+      el.textContent = text;
+    }
+    if (!setValue) return;
+    if (value === null || value === undefined) el.removeAttribute("data-value");
+    else el.dataset.value = String(value);
+  }
+
   _paintFigures() {
-    const set = (role, value, text) => {
-      const el = this.$(role);
-      const cut = text.lastIndexOf(" ");
-      if (cut > 0) {          // "214 ms": the unit smaller (the text stays "214 ms")
-        const unit = document.createElement("span");
-        unit.className = "unit";
-        unit.textContent = text.slice(cut);
-        el.replaceChildren(text.slice(0, cut), unit);
-      } else {
-        el.textContent = text;
-      }
-      if (value === null || value === undefined) el.removeAttribute("data-value");
-      else el.dataset.value = String(value);
-    };
-    set("ttft", this.ttft, fmtMs(this.ttft));
-    set("rate", this.rate, fmtRate(this.rate));
-    set("tokens", this.tokens, fmtInt(this.tokens));
-    set("elapsed", this.elapsed, fmtMs(this.elapsed));
+    this._set("ttft", this.ttft, fmtMs(this.ttft));
+    this._set("rate", this.rate, fmtRate(this.rate));
+    const estimated = this.tokenSource === "estimate";
+    this._set("tokens", this.tokens, fmtTokens(this.tokens, this.tokenSource));
+    this.$("tokens").title = estimated ? ESTIMATE_TIP : "";
+    this.$("rate").title = estimated ? `from ${ESTIMATE_TIP}` : "";
+    this._set("elapsed", this.elapsed, fmtMs(this.elapsed));
+    const r = this.result;
+    const cost = r ? fmtCost(r.cost_usd, r.cost_estimated) : "";
+    this.root.querySelector('[data-fig="cost"]').hidden = !cost;     // no price: no cost at all
+    this._set("cost", r?.cost_usd ?? null, cost);
+    this.$("cost").title = cost && r.cost_estimated ? "rests on estimated token counts" : "";
   }
 
   _schedule() {
@@ -296,8 +322,7 @@ export class Column {
       const det = this.$("reasoning");
       det.hidden = false;
       this.$("reasoning-text").textContent = this.reasoning;
-      const words = Math.round(estimateTokens(this.reasoning));
-      this.$("reasoning-size").textContent = `· ~${fmtInt(words)} tokens`;
+      this.$("reasoning-size").textContent = `· ~${fmtTokens(estimateTokens(this.reasoning))} tokens`;
       if (!this.reasoningTouched) det.open = !this.text && !TERMINAL.has(this.status);
     }
     if (this.text || this.reasoning) this.$("placeholder").hidden = true;

@@ -1,5 +1,7 @@
-// The form: theme switch, provider chips, max tokens and temperature, form errors.
-import { api, colorOf, icon } from "/static/util.js";
+// The form: theme switch, provider chips, max tokens, temperature and system prompt, the server's limits on a
+// request (checked before sending, so a too-long prompt gets words, not a byte count), form errors.
+import { colorOf } from "/static/palette.js";
+import { api, codePoints, fmtInt, icon } from "/static/util.js";
 
 const $ = (role) => document.querySelector(`[data-role="${role}"]`);
 
@@ -83,6 +85,72 @@ export function selectedProviders() {
   return [...$("providers").querySelectorAll("input[type=checkbox]:checked")].map((i) => i.value);
 }
 
+/** Tick exactly these providers (an opened conversation's), so a follow-up asks the same ones. */
+export function selectProviders(names) {
+  const want = new Set(names);
+  const boxes = [...$("providers").querySelectorAll("input[type=checkbox]")];
+  if (!boxes.some((b) => want.has(b.value))) return;     // none of them is configured now: leave the choice
+  for (const b of boxes) b.checked = want.has(b.value);
+}
+
+// ---- system prompt ------------------------------------------------------------------------------------------
+export function setupSystem() {
+  const toggle = $("system-toggle");
+  const show = (open) => {
+    $("system-box").hidden = !open;
+    toggle.setAttribute("aria-expanded", String(open));
+  };
+  toggle.addEventListener("click", () => {
+    const open = $("system-box").hidden;
+    show(open);
+    if (open) $("system").focus();
+  });
+  $("system").addEventListener("input", () => markSystem());
+  return { show };
+}
+
+function markSystem() {
+  $("system-toggle").classList.toggle("set", !!$("system").value.trim());
+}
+
+export function readSystem() {
+  const v = $("system").value;
+  return v.trim() ? v : null;
+}
+
+export function setSystem(text) {
+  $("system").value = text || "";
+  markSystem();
+}
+
+// ---- the server's limits --------------------------------------------------------------------------------------
+let limits = null;
+
+export async function loadLimits() {
+  try { limits = await api("GET", "/api/limits"); } catch { limits = null; }   // an older server: it checks
+  if (limits?.max_tokens) $("max-tokens").max = String(limits.max_tokens);
+  return limits;
+}
+
+/** What the server would refuse about this request, in words, before it is sent ("" when nothing). */
+export function requestError(body) {
+  if (!limits) return "";
+  const max = limits.max_prompt_chars;
+  for (const [what, text] of [["prompt", body.prompt], ["system prompt", body.params?.system]]) {
+    const n = typeof text === "string" ? codePoints(text) : 0;
+    if (max && n > max) {
+      return `The ${what} has ${fmtInt(n)} characters; the limit is ${fmtInt(max)}. Shorten it ` +
+        "(or start the server with a higher tokenrace serve --max-prompt-chars).";
+    }
+  }
+  const bytes = new TextEncoder().encode(JSON.stringify(body)).length;
+  if (limits.max_body_bytes && bytes > limits.max_body_bytes) {
+    return `The request is ${fmtInt(bytes)} bytes (prompt and system prompt as UTF-8); the server takes at most ` +
+      `${fmtInt(limits.max_body_bytes)}. Shorten the prompt.`;
+  }
+  return "";
+}
+
 export function formError(msg) {
   const el = $("form-error");
   el.textContent = msg || "";
@@ -96,6 +164,7 @@ export function readParams() {
   if (mt) {
     const n = Number(mt);
     if (!Number.isInteger(n) || n < 1) throw new Error("Max tokens must be a whole number of at least 1.");
+    if (limits?.max_tokens && n > limits.max_tokens) throw new Error(`Max tokens can be at most ${fmtInt(limits.max_tokens)}.`);
     params.max_tokens = n;
   }
   const t = $("temperature").value.trim();

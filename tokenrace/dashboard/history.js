@@ -1,11 +1,15 @@
-// The history drawer: past runs from /api/runs, newest first; opening one replays it from the server.
-import { api, relTime, toDate } from "/static/util.js";
+// The history drawer: past runs from /api/runs, newest first, each with its providers' figures; opening one
+// shows its conversation and replays it from the server.
+import { api, fmtCost, fmtMs, fmtRate, relTime, toDate } from "/static/util.js";
+
+const MAX_ROWS = 6;     // figure rows per run; the rest are counted
 
 const STATUS_ICON = { done: "✓", ok: "✓", running: "●", cancelled: "■", interrupted: "!", error: "!" };
 
 export class History {
-  constructor(root, toggle, onOpen) {
+  constructor(root, toggle, onOpen, colorFor) {
     this.root = root;
+    this.colorFor = colorFor;
     this.toggle = toggle;
     this.onOpen = onOpen;
     this.list = root.querySelector("[data-role=history-list]");
@@ -44,7 +48,7 @@ export class History {
   async refresh() {
     let runs;
     try {
-      runs = await api("GET", "/api/runs?limit=50");
+      runs = await api("GET", "/api/runs?limit=50&figures=1");
     } catch (e) {
       const li = document.createElement("li");
       li.className = "muted history-empty";
@@ -80,17 +84,55 @@ export class History {
     status.dataset.status = r.status || "";
     status.textContent = `${STATUS_ICON[r.status] || "·"} ${r.status || ""}`;
     const when = relTime(toDate(r.created));
-    meta.append(status, ` · ${when}${when ? " · " : ""}${names.length} provider${names.length === 1 ? "" : "s"}`);
-    const who = document.createElement("span");
-    who.className = "h-providers muted";
-    who.textContent = names.join(", ");
+    meta.append(status, ` · ${when}${when ? " · " : ""}${names.length} provider${names.length === 1 ? "" : "s"}` +
+      (r.parent ? " · follow-up" : ""));
     b.title = `${r.prompt || ""}\n\n${names.join(", ")}`;
-    b.append(prompt, meta, who);
+    b.append(prompt, meta, this._figures(r, names));
     b.addEventListener("click", () => {
       this.onOpen(String(r.id));
       if (window.innerWidth < 900) this.close();
     });
     li.append(b);
     return li;
+  }
+
+  /** The run's figures, one row per provider (TTFT, speed, cost); its names alone while it runs. */
+  _figures(r, names) {
+    const figs = Array.isArray(r.figures) ? r.figures : [];
+    if (!figs.length) {
+      const who = document.createElement("span");
+      who.className = "h-providers muted";
+      who.textContent = names.join(", ");
+      return who;
+    }
+    const table = document.createElement("span");
+    table.className = "h-figures";
+    table.dataset.role = "history-figures";
+    for (const f of figs.slice(0, MAX_ROWS)) {
+      const row = document.createElement("span");
+      row.className = "h-row";
+      row.dataset.figProvider = f.provider;
+      if (f.status !== "ok") { row.classList.add("partial"); row.title = `${f.provider}: ${f.status}`; }
+      row.style.setProperty("--c", this.colorFor(f.provider));
+      const name = document.createElement("span");
+      name.className = "h-name";
+      name.textContent = f.provider;
+      const cells = f.status === "error" && f.ttft_ms === null ? [["failed", "h-failed"]]
+        : [[fmtMs(f.ttft_ms), "h-ttft"], [fmtRate(f.tokens_per_s), "h-rate"], [fmtCost(f.cost_usd, f.cost_estimated), "h-cost"]];
+      row.append(name, ...cells.map(([text, cls]) => {
+        const s = document.createElement("span");
+        s.className = `mono ${cls}`;
+        s.textContent = text;
+        return s;
+      }));
+      table.append(row);
+    }
+    if (figs.length > MAX_ROWS) {
+      const more = document.createElement("span");
+      more.className = "h-more muted";
+      more.textContent = `+ ${figs.length - MAX_ROWS} more`;
+      table.append(more);
+    }
+    return table;
   }
 }

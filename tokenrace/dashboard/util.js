@@ -1,10 +1,4 @@
-// Small shared helpers: the HTTP API, number formats, clipboard, toasts, provider colours.
-
-/** Colour of the n-th provider (same in columns, chart and bars); readable on light and dark. */
-const PALETTE = ["#2f7dd1", "#e0663a", "#2fa36b", "#a35bd6", "#d4a21a", "#d14f8a", "#1aa3a3", "#7a8a2a",
-                 "#5a6ee0", "#c0504d", "#3c9c3c", "#8c6d46", "#0b7285", "#e8890c", "#6741d9", "#5c940d"];
-export const colorOf = (i) => PALETTE[i % PALETTE.length];
-export const PALETTE_SIZE = PALETTE.length;
+// Small shared helpers: the HTTP API, number formats, clipboard, toasts, icons.
 
 export class ApiError extends Error {
   constructor(message, status) { super(message); this.status = status; }
@@ -55,6 +49,23 @@ export function fmtInt(n) {
   if (n === null || n === undefined || !Number.isFinite(n)) return "—";
   return Math.round(n).toLocaleString("en-US");
 }
+
+/** A token count; "~" when it is our estimate (the provider reported none), as everywhere in tokenrace. */
+export function fmtTokens(n, source) {
+  const text = fmtInt(n);
+  return text !== "—" && source === "estimate" ? `~${text}` : text;
+}
+
+/** USD as `tokenrace run` prints it ($0.0123, $0.000123), "~" when it rests on estimated tokens; "" without a
+ * price (the page then shows no cost at all). */
+export function fmtCost(usd, estimated) {
+  if (usd === null || usd === undefined || !Number.isFinite(usd)) return "";
+  const text = usd >= 0.01 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(6)}`;
+  return (estimated ? "~" : "") + text;
+}
+
+/** Characters as Python counts them (code points), for the server's prompt-length limit. */
+export const codePoints = (s) => { let n = 0; for (const _ of s) n++; return n; };
 
 /** A run's "created" (epoch seconds, epoch ms or an ISO string) as a Date, or null. */
 export function toDate(v) {
@@ -113,18 +124,6 @@ export function toast(message, kind = "info") {
   el.hidden = false;
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => { el.hidden = true; }, 2600);
-}
-
-export function downloadJSON(filename, data) {
-  const blob = new Blob([JSON.stringify(data, null, 2) + "\n"], { type: "application/json" });
-  const url = URL.createObjectURL(blob);
-  const a = document.createElement("a");
-  a.href = url;
-  a.download = filename;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
 const SVG_NS = "http://www.w3.org/2000/svg";

@@ -2,9 +2,12 @@
 
     /healthz                                   GET
     /api/providers                             GET
-    /api/runs                                  GET (list), POST (create; Accept: text/event-stream streams it)
+    /api/limits                                GET  what one request may hold (prompt length, body size)
+    /api/runs                                  GET (list; ?figures=1 adds each run's figures),
+                                               POST (create; Accept: text/event-stream streams it)
     /api/runs/{id}                             GET, DELETE (cancel)
     /api/runs/{id}/events                      GET  SSE, all providers
+    /api/runs/{id}/thread                      GET  the conversation ending with the run (?format=md|json)
     /api/runs/{id}/providers/{name}/events     GET  SSE, one provider
     /                                          the page (tokenrace/dashboard/index.html), /static/ its files
 """
@@ -23,8 +26,8 @@ from tornado.netutil import bind_sockets
 from ..config.models import Config
 from ..store import RunStore
 from .auth import Access, RedactFilter, is_loopback, new_token
-from .handlers import (DASHBOARD, HealthHandler, IndexHandler, NotFoundHandler, ProvidersHandler, RunHandler,
-                       RunsHandler, StaticHandler, ThreadHandler)
+from .handlers import (DASHBOARD, HealthHandler, IndexHandler, LimitsHandler, NotFoundHandler, ProvidersHandler,
+                       RunHandler, RunsHandler, StaticHandler, ThreadHandler)
 from ..runrequest import Limits
 from .hub import Hub, HubLimits
 from .ratelimit import RateLimiter
@@ -78,6 +81,7 @@ def make_app(manager: RunManager, access: Access, settings: ServerSettings,
     routes: list[Any] = [
         (r"/healthz", HealthHandler, deps),
         (r"/api/providers", ProvidersHandler, deps),
+        (r"/api/limits", LimitsHandler, deps),
         (r"/api/runs", RunsHandler, deps),
         (rf"/api/runs/{_RUN}", RunHandler, deps),
         (rf"/api/runs/{_RUN}/events", RunEventsHandler, deps),

@@ -153,6 +153,15 @@ def run_view(run: dict) -> dict:
     return out
 
 
+# what the history list shows of each run's results (a bench run's thousands of results are left out)
+FIGURE_KEYS = ("provider", "status", "ttft_ms", "tokens_per_s", "output_tokens", "token_source", "cost_usd",
+               "cost_estimated")
+
+
+def run_figures(results: list[dict]) -> list[dict]:
+    return [{k: r.get(k) for k in FIGURE_KEYS} for r in results]
+
+
 class HealthHandler(BaseHandler):
     auth_required = False
 
@@ -163,6 +172,16 @@ class HealthHandler(BaseHandler):
 class ProvidersHandler(BaseHandler):
     def get(self) -> None:
         self.send_json(self.manager.providers_public())
+
+
+class LimitsHandler(BaseHandler):
+    """``GET /api/limits``: what one request may hold, so the page can say so before it sends one (the
+    server still checks every request)."""
+
+    def get(self) -> None:
+        lim = self.manager.limits
+        self.send_json({"max_prompt_chars": lim.max_prompt_chars, "max_providers": lim.max_providers,
+                        "max_tokens": lim.max_tokens, "max_body_bytes": self.cfg.max_body_bytes})
 
 
 @web.stream_request_body
@@ -268,11 +287,15 @@ class RunsHandler(BaseHandler):
         if not raw.isdigit() or not 1 <= int(raw) <= 1000:
             self.send_error_json(400, "limit must be an integer from 1 to 1000")
             return
+        with_figures = self.get_query_argument("figures", "") in ("1", "true")
         runs = await self.manager.store.list_runs(int(raw))
         live = self.manager.runs
         for r in runs:
             if r["id"] in live:
                 r["status"] = live[r["id"]].status
+            elif with_figures and r.get("source") != "bench":
+                full = await self.manager.store.get_run(r["id"])
+                r["figures"] = run_figures(full["results"]) if full else []
         self.send_json([run_view(r) for r in runs])
 
     async def post(self) -> None:
