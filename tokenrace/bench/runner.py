@@ -25,13 +25,12 @@ from ..providers.http import HTTPClient
 from ..providers.stream import stream_provider
 from ..request import ChatRequest
 from ..secrets import Redactor
+from .loop import LAG_INTERVAL_S, LAG_WARN_P99_MS, LagMonitor
 from .scenario import LoadStep, PromptSpec, Scenario
 from .summary import slo_ok
 
 log = logging.getLogger("tokenrace.bench")
 
-LAG_INTERVAL_S = 0.02
-LAG_WARN_P99_MS = 10.0        # above this the client's own delay distorts TTFT/ITL noticeably
 
 RecordHook = Callable[[dict, StreamAccumulator, "list[StreamEvent] | None"], None]
 
@@ -55,46 +54,6 @@ class GroupStats:
 
     def p50(self, values: list[float]) -> float | None:
         return percentile(sorted(values), 50) if values else None
-
-
-class LagMonitor:
-    """An asyncio task that sleeps a fixed interval and records by how much it overslept."""
-
-    def __init__(self, interval_s: float = LAG_INTERVAL_S) -> None:
-        self.interval_s = interval_s
-        self.samples: list[tuple[int, float]] = []     # (perf_counter_ns at wake-up, lag ms)
-        self._task: asyncio.Task | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="tokenrace-lag-monitor")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-
-    async def _loop(self) -> None:
-        want_ns = int(self.interval_s * 1e9)
-        while True:
-            t0 = time.perf_counter_ns()
-            await asyncio.sleep(self.interval_s)
-            t1 = time.perf_counter_ns()
-            self.samples.append((t1, max(0, t1 - t0 - want_ns) / NS_PER_MS))
-
-    def summary(self, windows: Sequence[tuple[int, int]] | None = None) -> dict[str, Any]:
-        """Lag figures over the samples taken inside ``windows`` (perf_counter_ns pairs; None: all)."""
-        vals = [lag for t, lag in self.samples if windows is None or any(a <= t <= b for a, b in windows)]
-        s = summarize(vals)
-        return {"interval_ms": self.interval_s * 1000, "samples": s["count"], "p50_ms": s["p50"],
-                "p99_ms": s["p99"], "max_ms": s["max"],
-                "saturated": bool(vals) and (s["p99"] or 0) > LAG_WARN_P99_MS}
-
-    def recent_p99(self, n: int = 50) -> float | None:
-        vals = sorted(lag for _, lag in self.samples[-n:])
-        return percentile(vals, 99) if vals else None
 
 
 @dataclass

@@ -198,6 +198,10 @@ async def _end(verdict: Done | StreamError, t: int, resp: aiohttp.ClientResponse
 
 async def _drain(resp: aiohttp.ClientResponse) -> None:
     """Read what follows the terminal event so the connection can go back to the pool."""
+    content = resp.content
+    if content.at_eof():          # the body's end came with the terminal event: nothing to wait for
+        resp.release()
+        return
     try:
         async with asyncio.timeout(1.0):
             await resp.read()
