@@ -42,8 +42,8 @@ def run(coro: Coroutine[Any, Any, T], *, uvloop: bool = True) -> T:
 class LagMonitor:
     """An asyncio task that sleeps a fixed interval and records by how much it overslept."""
 
-    def __init__(self, interval_s: float = LAG_INTERVAL_S) -> None:
-        self.interval_s = interval_s
+    def __init__(self, interval_s: float = LAG_INTERVAL_S, warn_ms: float = LAG_WARN_P99_MS) -> None:
+        self.interval_s, self.warn_ms = interval_s, warn_ms
         self.samples: list[tuple[int, float]] = []     # (perf_counter_ns at wake-up, lag ms)
         self._task: asyncio.Task[None] | None = None
 
@@ -72,7 +72,7 @@ class LagMonitor:
         s = summarize(vals)
         return {"interval_ms": self.interval_s * 1000, "samples": s["count"], "p50_ms": s["p50"],
                 "p99_ms": s["p99"], "max_ms": s["max"],
-                "saturated": bool(vals) and (s["p99"] or 0) > LAG_WARN_P99_MS}
+                "saturated": bool(vals) and (s["p99"] or 0) > self.warn_ms}
 
     def recent_p99(self, n: int = 50) -> float | None:
         vals = sorted(lag for _, lag in self.samples[-n:])
