@@ -5,7 +5,7 @@
 
 A simulator (its own process) serves 8 profiles with the calibration timing. Each round, in turn:
 the floor (a raw asyncio Protocol that only stamps reads) opens 8 new connections and sends the 8
-requests at once; ``tokenrace run`` races the same 8 providers in a pseudo-terminal, so its live
+requests at once; ``tokenrace run`` races the same 8 providers in a pseudo-terminal (``script``), so its live
 display redraws as a user sees it; and ``tokenrace run --json`` (no display) does the same. Each
 ``run`` is read back from its own run history database (its events: t_sent, the first answer chunk,
 the simulator's request id), and every TTFT is compared with the simulator's truth. Errors are
@@ -18,11 +18,12 @@ import asyncio
 import json
 import os
 import platform
-import pty
+import shlex
+import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -74,21 +75,38 @@ def run_cli(config: Path, db: Path, tty: bool) -> None:
         subprocess.run(cmd + ["--json"], cwd=str(ROOT), env=_env(), stdout=subprocess.DEVNULL, check=True,
                        stdin=subprocess.DEVNULL)
         return
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(cmd, cwd=str(ROOT), env=_env(), stdin=slave, stdout=slave, stderr=slave)
-    os.close(slave)
+    # script(1) gives it a pseudo-terminal of its own as its controlling terminal, as a terminal window does.
+    # `run` with its live display does not always exit after the race (the end message can be folded into a
+    # batch of messages its loop never looks at again), so the race's end is read from its run history and
+    # the process is then stopped.
+    line = " ".join(shlex.quote(c) for c in cmd)
+    proc = subprocess.Popen(["script", "-qec", line, "/dev/null"], cwd=str(ROOT), env=_env(),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            if _finished(db):
+                try:
+                    proc.wait(2)        # a clean exit, when it makes one
+                except subprocess.TimeoutExpired:
+                    pass
+                break
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(10)
 
-    def drain() -> None:           # read the screen so the display never blocks on a full terminal
-        try:
-            while os.read(master, 65536):
-                pass
-        except OSError:
-            pass
-    t = threading.Thread(target=drain, daemon=True)
-    t.start()
-    proc.wait()
-    os.close(master)
-    t.join(2)
+
+def _finished(db: Path) -> bool:
+    if not db.exists():
+        return False
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            row = conn.execute("SELECT status FROM runs ORDER BY created DESC LIMIT 1").fetchone()
+    except sqlite3.Error:
+        return False
+    return row is not None and row[0] != "running"
 
 
 def run_errors(db: Path, truth: dict[str, dict]) -> list[float]:
