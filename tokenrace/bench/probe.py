@@ -49,7 +49,7 @@ async def run_floor(urls: list[str], level: int, n: int, new_connections: bool) 
 
     reqs = [raw_request(u, BODY) for u in urls]
     out: list[Measured] = []
-    taken = []
+    taken: list[Any] = []
 
     async def worker_loop() -> None:
         conns: dict[int, FloorConnection] = {}

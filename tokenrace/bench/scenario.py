@@ -293,7 +293,7 @@ class _Parser(PromptsParser):
 
     def workers(self, top: MarkedDict) -> int | str:
         m = top.get("load")
-        if not isinstance(m, dict) or m.get("workers") is None:
+        if not isinstance(m, MarkedDict) or m.get("workers") is None:
             return 1
         v, line = m["workers"], m.line_of("workers")
         if v == "auto":

@@ -116,7 +116,7 @@ async def _drive(runner: "BenchRunner | WorkerPool", console: Any, handle_sigint
     view_task = None
     if console is not None:
         from .progress import ProgressView
-        view_task = asyncio.create_task(ProgressView(runner, console).run())
+        view_task = asyncio.create_task(ProgressView(runner, console).run())   # type: ignore[arg-type]
     try:
         return await runner.run()
     finally:

@@ -225,9 +225,10 @@ class WorkerPool:
                 await asyncio.to_thread(w.proc.wait)
 
     def _result(self) -> BenchResult:
-        lags = [dict(w.final["lag"], worker=w.index) if w.final else {"worker": w.index, "samples": 0, "p50_ms": None,
-                "p99_ms": None, "max_ms": None, "saturated": False, "interval_ms": self.lag_interval_s * 1000}
-                for w in self.workers]
+        lags: list[dict[str, Any]] = [
+            dict(w.final["lag"], worker=w.index) if w.final else
+            {"worker": w.index, "samples": 0, "p50_ms": None, "p99_ms": None, "max_ms": None, "saturated": False,
+             "interval_ms": self.lag_interval_s * 1000} for w in self.workers]
         worst = max(lags, key=lambda d: d["p99_ms"] or -1.0)
         lag = dict(worst, saturated=any(d["saturated"] for d in lags), workers=lags)
         step_lag = []
@@ -239,7 +240,7 @@ class WorkerPool:
         warnings: list[str] = []
         for d in lags:
             if d["saturated"]:
-                warnings.append(f"worker {d['worker'] + 1} of {self.count}: its event loop lagged: p99 "
+                warnings.append(f"worker {int(d['worker']) + 1} of {self.count}: its event loop lagged: p99 "
                                 f"{d['p99_ms']:.1f} ms (max {d['max_ms']:.1f} ms) > {self.lag_warn_ms:g} ms, so "
                                 f"TTFT and ITL of its requests may be overstated by up to that much. The machine was "
                                 f"busy, or the load is more than {self.count} workers can drive: lower it, or use "
