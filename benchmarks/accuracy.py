@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -45,10 +46,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--in-process", action="store_true", help="run the simulator on our own event loop")
     ap.add_argument("--no-naive", action="store_true", help="skip the naive client")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
+    ap.add_argument("--guidellm", metavar="EXE", default=shutil.which("guidellm"),
+                    help="GuideLLM's executable (its own virtualenv), run as a peer in the same run "
+                         "(default: guidellm on PATH, if any)")
     args = ap.parse_args(argv)
     levels = parse_levels(args.levels)
+    peers = {}
+    if args.guidellm:
+        from benchmarks.guidellm_peer import peer
+        peers["guidellm"] = peer(args.guidellm)
+    else:
+        print("GuideLLM not found (give --guidellm PATH): measured without it", file=sys.stderr)
     rows = asyncio.run(calibrate(levels, naive=not args.no_naive, min_requests=args.min_requests,
-                                 in_process=args.in_process, floor_row=True,
+                                 in_process=args.in_process, floor_row=True, peers=peers,
                                  progress=lambda m: print(m, file=sys.stderr, flush=True)))
     if args.json:
         print(json.dumps([r.to_dict() for r in rows], indent=2))

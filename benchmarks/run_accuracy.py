@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                 for name in errs:
                     truths(url)                  # (the simulator keeps every truth; ids are unique)
                     if name == "floor":
-                        got = asyncio.run(probe("floor", urls, 8, 8, new_connections=True))
+                        got = asyncio.run(probe("floor", urls, 8, 8, new_connections=True, warmup=0))
                         tr = truths(url)
                         e = [(c[0][0] - t0 - tr[rid]["ttft_ns"]) / NS_PER_MS for rid, t0, c, ok in got.measured
                              if ok and rid in tr]

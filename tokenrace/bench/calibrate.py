@@ -7,7 +7,9 @@ Python client can do here), with tokenrace's engine as ``bench`` runs it, and wi
 (plain aiohttp that starts its clock before ``session.post()`` and stamps each chunk after
 ``json.loads``). Each client runs in a process of its own (:mod:`.probe`), so its CPU per request is
 its whole process's (``os.wait4``, start-up included) and no client's work delays another's reads.
-Every figure is shown beside the floor's at the same level. Each client's figures against the truth:
+Every figure is shown beside the floor's at the same level. Each client first sends one request that is
+not measured (as ``bench``'s warmup: a process's first-time costs are not the clock's error). Each
+client's figures against the truth:
 
 - TTFT error: measured TTFT - the simulator's TTFT (request received -> first answer chunk written).
   Includes the request's own trip and anything the client does before the request leaves.
@@ -171,12 +173,12 @@ def _child_env() -> dict[str, str]:
 
 
 async def probe(client: str, urls: Sequence[str], level: int, n: int, *, rounds: int = 1,
-                new_connections: bool = False, loop: str = "auto") -> PeerRun:
+                new_connections: bool = False, loop: str = "auto", warmup: int = 1) -> PeerRun:
     """Run one client in a process of its own (:mod:`.probe`); its CPU from ``os.wait4`` (whole process)."""
     fd, out = tempfile.mkstemp(prefix="tokenrace-probe-", suffix=".json")
     os.close(fd)
     cmd = [sys.executable, "-m", "tokenrace.bench.probe", client, *urls, "--level", str(level), "--requests", str(n),
-           "--rounds", str(rounds), "--loop", loop, "--out", out] + (["--new-connections"] if new_connections else [])
+           "--rounds", str(rounds), "--loop", loop, "--warmup", str(warmup), "--out", out] + (["--new-connections"] if new_connections else [])
 
     def run() -> tuple[int, Any]:
         proc = subprocess.Popen(cmd, env=_child_env(), stdin=subprocess.DEVNULL,

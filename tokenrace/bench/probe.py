@@ -44,7 +44,7 @@ async def closed_loop(level: int, n: int, fn: Callable[[int], Awaitable[None]]) 
     await asyncio.gather(*(worker() for _ in range(min(level, n))))
 
 
-async def run_floor(urls: list[str], level: int, n: int, new_connections: bool) -> list[Measured]:
+async def run_floor(urls: list[str], level: int, n: int, new_connections: bool, warmup: int) -> list[Measured]:
     from .floor import FloorConnection, raw_request
 
     reqs = [raw_request(u, BODY) for u in urls]
@@ -73,6 +73,11 @@ async def run_floor(urls: list[str], level: int, n: int, new_connections: bool) 
         for c in conns.values():
             c.close()
 
+    for i in range(warmup):              # as bench's warmup: first-time costs out of the figures
+        host, port, raw = reqs[i % len(reqs)]
+        conn = FloorConnection(host, port)
+        await conn.request(raw)
+        conn.close()
     counter = iter(range(n))
     await asyncio.gather(*(worker_loop() for _ in range(min(level, n))))
     for r in taken:                      # parsing after the run, off the clock
@@ -81,7 +86,7 @@ async def run_floor(urls: list[str], level: int, n: int, new_connections: bool) 
     return out
 
 
-async def run_tokenrace(urls: list[str], level: int, n: int) -> list[Measured]:
+async def run_tokenrace(urls: list[str], level: int, n: int, warmup: int) -> list[Measured]:
     from ..config.models import ProviderConfig, Timeouts
     from ..events import ReasoningDelta, TextDelta
     from ..providers.http import HTTPClient
@@ -95,7 +100,8 @@ async def run_tokenrace(urls: list[str], level: int, n: int) -> list[Measured]:
     reps = -(-n // len(provs))
     sc = Scenario(name="calibrate", source="<calibrate>", base_dir=Path.cwd(),
                   prompts=(PromptSpec(0, ({"role": "user", "content": PROMPT},), PROMPT, "<calibrate>"),),
-                  steps=(LoadStep(0, "concurrency", level),), repetitions=reps, params={"max_tokens": 64})
+                  steps=(LoadStep(0, "concurrency", level),), repetitions=reps, params={"max_tokens": 64},
+                  warmup=warmup)
     out: list[Measured] = []
     with tempfile.TemporaryDirectory() as tmp:
         writer = RecordWriter(Path(tmp))            # as bench does: one JSON line per finished request
@@ -113,7 +119,7 @@ async def run_tokenrace(urls: list[str], level: int, n: int) -> list[Measured]:
     return out
 
 
-async def run_naive(urls: list[str], level: int, n: int) -> list[Measured]:
+async def run_naive(urls: list[str], level: int, n: int, warmup: int) -> list[Measured]:
     import aiohttp
 
     out: list[Measured] = []
@@ -135,26 +141,41 @@ async def run_naive(urls: list[str], level: int, n: int) -> list[Measured]:
                     if text:
                         stamps.append((t, text))
             out.append((rid, t0, stamps, bool(stamps)))
+        for i in range(warmup):
+            await one(i)
+        del out[:]
         await closed_loop(level, n, one)
     return out
+
+
+def _preload(client: str) -> None:
+    if client == "tokenrace":
+        from ..providers import http, stream  # noqa: F401
+        from . import report, runner  # noqa: F401
+    elif client == "naive":
+        import aiohttp  # noqa: F401
+    else:
+        from . import floor  # noqa: F401
 
 
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
     from .loop import LagMonitor, loop_name
 
     urls = args.url
+    _preload(args.client)                # imports are start-up: "steady" counts from here
     lag = LagMonitor()
     lag.start()
     ready = cpu_s()
     t0 = time.perf_counter()
     got: list[Measured] = []
-    for _ in range(args.rounds):
+    for r in range(args.rounds):
+        warmup = args.warmup if r == 0 else 0
         if args.client == "floor":
-            got += await run_floor(urls, args.level, args.requests, args.new_connections)
+            got += await run_floor(urls, args.level, args.requests, args.new_connections, warmup)
         elif args.client == "tokenrace":
-            got += await run_tokenrace(urls, args.level, args.requests)
+            got += await run_tokenrace(urls, args.level, args.requests, warmup)
         else:
-            got += await run_naive(urls, args.level, args.requests)
+            got += await run_naive(urls, args.level, args.requests, warmup)
     wall = time.perf_counter() - t0
     await lag.stop()
     return {"client": args.client, "level": args.level, "cpu_ready_s": ready, "cpu_done_s": cpu_s(), "wall_s": wall,
@@ -169,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--level", type=int, default=1)
     ap.add_argument("--requests", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--warmup", type=int, default=1, help="requests first, not measured (as bench's warmup)")
     ap.add_argument("--new-connections", action="store_true", help="floor: a new connection per request")
     ap.add_argument("--out", metavar="FILE", help="write the JSON document here (default: standard output)")
     ap.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
