@@ -1,12 +1,16 @@
 """Benchmark tokenrace.sse.SSEDecoder against httpx-sse on the same bytes.
 
-    python benchmarks/parser.py [--repeats N] [--quick]
+    python benchmarks/parser.py [--repeats N] [--quick] [--wall] [--markdown]
 
 httpx-sse decodes lines, so its pipeline here is what ``EventSource.iter_sse``
 does: httpx's incremental ``TextDecoder`` -> a line decoder -> ``SSEDecoder.decode``
 per line. Two line decoders are timed: ``httpx._decoders.LineDecoder`` (httpx's
 own, splitlines-based) and ``httpx_sse._decoders.SSELineDecoder`` (what httpx-sse
-0.4.x uses). Before timing, every pipeline's events are checked to be identical.
+0.4.x uses). Every stream is cut into reads several ways (one event per read,
+fixed 7 B / 64 B / 1 KiB / 64 KiB reads, random 1-4096 B reads); the largest case
+is a ~39 MB OpenAI-style stream in 64 KiB reads. Streams are generated from a
+fixed seed (nothing is stored). Before timing, every pipeline's events are
+checked to be identical.
 """
 from __future__ import annotations
 
@@ -89,6 +93,10 @@ def long_line_stream(n: int, size: int, rng: random.Random) -> bytes:
     return "".join(out).encode()
 
 
+def fixed_chunks(raw: bytes, size: int) -> list[bytes]:
+    return [raw[i:i + size] for i in range(0, len(raw), size)]
+
+
 def random_chunks(raw: bytes, rng: random.Random, lo: int = 1, hi: int = 4096) -> list[bytes]:
     out, i = [], 0
     while i < len(raw):
@@ -113,28 +121,36 @@ def event_chunks(raw: bytes) -> list[bytes]:
 Key = tuple[str, str, str, "int | None"]
 
 
-def run_ours(chunks: list[bytes]) -> list:
+def run_ours(chunks: list[bytes], keep: bool = True) -> list:
     d = SSEDecoder()
-    out = []
+    out: list = []
+    n = 0
     for c in chunks:
-        out += d.feed(c)
+        if keep:
+            out += d.feed(c)
+        else:
+            n += len(d.feed(c))
     out += d.close()
     return out
 
 
-def make_httpx_sse(line_decoder_cls: type) -> Callable[[list[bytes]], list]:
-    def run(chunks: list[bytes]) -> list:
+def make_httpx_sse(line_decoder_cls: type) -> Callable[..., list]:
+    def run(chunks: list[bytes], keep: bool = True) -> list:
         text_dec = TextDecoder("utf-8")
         lines = line_decoder_cls()
         sse = HxSSEDecoder()
-        out = []
+        out: list = []
+        n = 0
         for c in chunks:
             text = text_dec.decode(c)
             if text:  # httpx's iter_text never yields ""
                 for line in lines.decode(text):
                     e = sse.decode(line.rstrip("\n"))
                     if e is not None:
-                        out.append(e)
+                        if keep:
+                            out.append(e)
+                        else:
+                            n += 1
         tail = text_dec.flush()
         if tail:
             for line in lines.decode(tail):
@@ -154,73 +170,133 @@ def keys(events: list) -> list[Key]:
     return [(e.data, e.event, e.id, e.retry) for e in events]
 
 
-PIPELINES: dict[str, Callable[[list[bytes]], list]] = {"tokenrace": run_ours}
-PIPELINES["httpx-sse/LineDecoder"] = make_httpx_sse(LineDecoder)
+PIPELINES: dict[str, Callable[..., list]] = {"tokenrace": run_ours}
+PIPELINES["LineDecoder"] = make_httpx_sse(LineDecoder)
 if SSELineDecoder is not None:
-    PIPELINES["httpx-sse/SSELineDecoder"] = make_httpx_sse(SSELineDecoder)
+    PIPELINES["SSELineDecoder"] = make_httpx_sse(SSELineDecoder)
 
 
-def median_times(pipelines: dict[str, Callable[[list[bytes]], object]], chunks: list[bytes],
-                 repeats: int, clock: Callable[[], float]) -> dict[str, float]:
-    """Median time per pipeline; runs are interleaved so load spikes hit all alike."""
-    times: dict[str, list[float]] = {p: [] for p in pipelines}
+def median_times(pipelines: dict[str, Callable[..., object]], chunks: list[bytes],
+                 repeats: int, clock: Callable[[], float]) -> dict[tuple[str, bool], float]:
+    """Median time per pipeline, keeping every event or consuming them as they come;
+    runs are interleaved so load spikes hit all alike."""
+    times: dict[tuple[str, bool], list[float]] = {(p, k): [] for p in pipelines for k in (True, False)}
     for _ in range(repeats):
-        for p, fn in pipelines.items():
-            t0 = clock()
-            fn(chunks)
-            times[p].append(clock() - t0)
-    return {p: statistics.median(ts) for p, ts in times.items()}
+        for keep in (True, False):
+            for p, fn in pipelines.items():
+                t0 = clock()
+                fn(chunks, keep)
+                times[p, keep].append(clock() - t0)
+    return {pk: statistics.median(ts) for pk, ts in times.items()}
+
+
+def cases(quick: bool) -> list[tuple[str, str, list[bytes]]]:
+    """(stream, chunking, reads). Small reads get shorter streams so each run stays short."""
+    rng = random.Random(20240601)
+    k = 10 if quick else 1
+    big, small, tiny = 20000 // k, 4000 // k, 1000 // k
+    out: list[tuple[str, str, list[bytes]]] = []
+    for name, make in (("openai LF ~260B", openai_stream), ("gemini CRLF ~300B", gemini_stream),
+                       ("anthropic event+data", anthropic_stream)):
+        raw, raw_s, raw_t = make(big, rng), make(small, rng), make(tiny, rng)
+        out += [(name, "1 event/read", event_chunks(raw)),
+                (name, "7 B reads", fixed_chunks(raw_t, 7)),
+                (name, "64 B reads", fixed_chunks(raw_s, 64)),
+                (name, "1 KiB reads", fixed_chunks(raw, 1024)),
+                (name, "64 KiB reads", fixed_chunks(raw, 65536)),
+                (name, "random 1-4096 B", random_chunks(raw, rng))]
+    mib = 256 if quick else 2048
+    raw = long_line_stream(8, mib * 1024, rng)
+    raw_s = long_line_stream(8, 64 * 1024, rng)
+    name = f"long lines 8x{mib}KiB"
+    out += [(name, "1 event/read", event_chunks(raw)),
+            ("long lines 8x64KiB", "7 B reads", fixed_chunks(raw_s, 7)),
+            ("long lines 8x64KiB", "64 B reads", fixed_chunks(raw_s, 64)),
+            (name, "1 KiB reads", fixed_chunks(raw, 1024)),
+            (name, "64 KiB reads", fixed_chunks(raw, 65536)),
+            (name, "random 1-4096 B", random_chunks(raw, rng))]
+    raw = openai_stream(147000 // k, rng)
+    out.append((f"openai LF {len(raw) / 1e6:.0f} MB", "64 KiB reads", fixed_chunks(raw, 65536)))
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=9, help="runs per case (median is shown)")
-    ap.add_argument("--quick", action="store_true", help="smaller streams")
+    ap.add_argument("--repeats", type=int, default=7, help="runs per case (median is shown)")
+    ap.add_argument("--quick", action="store_true", help="10x smaller streams")
     ap.add_argument("--wall", action="store_true",
                     help="time with perf_counter (default: process CPU time, steadier on a "
                          "shared machine; the work is single-threaded and does no I/O)")
+    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    ap.add_argument("--only", default="", help="run only cases whose stream or chunking contains this")
     args = ap.parse_args()
     clock = time.perf_counter if args.wall else time.process_time
-    rng = random.Random(20240601)
-    n = 2000 if args.quick else 20000
-    streams = {
-        "openai LF ~260B": openai_stream(n, rng),
-        "gemini CRLF ~300B": gemini_stream(n, rng),
-        "anthropic event+data": anthropic_stream(n, rng),
-        "long lines 8x2MiB": long_line_stream(8, (256 if args.quick else 2048) * 1024, rng),
-    }
-    names = list(PIPELINES)
-    print(f"Python {sys.version.split()[0]}, httpx-sse pipelines as in EventSource.iter_sse; "
-          f"median of {args.repeats} interleaved runs, "
-          f"{'wall' if args.wall else 'CPU'} time")
-    hdr = (f"{'stream':<21} {'chunking':<15} {'parser':<25} {'events':>6} {'MB':>5} "
-           f"{'ms':>7} {'events/s':>9} {'MB/s':>7}  {'ours vs this':>12}  match")
-    print(hdr)
-    print("-" * len(hdr))
+    others = list(PIPELINES)[1:]
+    short = {"LineDecoder": "LD", "SSELineDecoder": "SLD"}
+    print(f"Python {sys.version.split()[0]}; httpx-sse pipelines as in EventSource.iter_sse: "
+          f"LD = httpx LineDecoder, SLD = httpx-sse SSELineDecoder; median of {args.repeats} "
+          f"interleaved runs, {'wall' if args.wall else 'CPU'} time; ratio = their time / ours.")
+    print("kept: every event kept in a list (as before); consumed: each read's events used and "
+          "dropped, as providers/stream.py does.")
+    cols = ["stream", "chunking", "reads", "events", "MB", "ours ms"]
+    for p in others:
+        cols += [f"{short.get(p, p)} ms", "ratio"]
+    cols += ["ours ms (consumed)"] + [f"{short.get(p, p)} ratio (consumed)" for p in others]
+    cols.append("same events")
+    if args.markdown:
+        print("| " + " | ".join(cols) + " |")
+        print("|" + "|".join("---" if i < 2 else "---:" for i in range(len(cols))) + "|")
+    else:
+        print(f"{'stream':<21} {'chunking':<15} {'reads':>7} {'events':>7} {'MB':>5} "
+              f"{'ours ms':>7}" + "".join(f" {short.get(p, p) + ' ms':>7} {'ratio':>6}" for p in others)
+              + f"  | consumed: {'ours ms':>7}" + "".join(f" {short.get(p, p):>6}" for p in others)
+              + "  same")
     all_match = True
-    for sname, raw in streams.items():
-        for cname, chunks in (("random 1-4096 B", random_chunks(raw, rng)),
-                              ("1 event/chunk", event_chunks(raw))):
-            assert b"".join(chunks) == raw
-            results = {p: keys(fn(chunks)) for p, fn in PIPELINES.items()}
-            ref = results["tokenrace"]
-            secs = median_times(PIPELINES, chunks, args.repeats, clock)
-            mb = len(raw) / 1e6
-            for p in names:
-                match = results[p] == ref
-                all_match &= match
-                speed = "" if p == "tokenrace" else f"{secs[p] / secs['tokenrace']:.2f}x"
-                print(f"{sname:<21} {cname:<15} {p:<25} {len(results[p]):>6} {mb:>5.1f} "
-                      f"{secs[p] * 1e3:>7.1f} {len(ref) / secs[p]:>9,.0f} {mb / secs[p]:>7.0f}"
-                      f"  {speed:>12}  {'yes' if match else 'NO'}")
-                if not match:
-                    r = results[p]
-                    bad = next((i for i, (a, b) in enumerate(zip(ref, r)) if a != b),
+    ratios: dict[tuple[str, bool], list[float]] = {(p, k): [] for p in others for k in (True, False)}
+    for sname, cname, chunks in cases(args.quick):
+        if args.only and args.only not in sname and args.only not in cname:
+            continue
+        results = {p: keys(fn(chunks)) for p, fn in PIPELINES.items()}
+        ref = results["tokenrace"]
+        match = all(r == ref for r in results.values())
+        all_match &= match
+        secs = median_times(PIPELINES, chunks, args.repeats, clock)
+        mb = sum(map(len, chunks)) / 1e6
+        row = [sname, cname, f"{len(chunks):,}", f"{len(ref):,}", f"{mb:.1f}",
+               f"{secs['tokenrace', True] * 1e3:.1f}"]
+        for p in others:
+            r = secs[p, True] / secs["tokenrace", True]
+            ratios[p, True].append(r)
+            row += [f"{secs[p, True] * 1e3:.1f}", f"{r:.2f}x"]
+        row.append(f"{secs['tokenrace', False] * 1e3:.1f}")
+        for p in others:
+            r = secs[p, False] / secs["tokenrace", False]
+            ratios[p, False].append(r)
+            row.append(f"{r:.2f}x")
+        row.append("yes" if match else "NO")
+        if args.markdown:
+            print("| " + " | ".join(row) + " |")
+        else:
+            k = len(others)
+            print(f"{row[0]:<21} {row[1]:<15} {row[2]:>7} {row[3]:>7} {row[4]:>5} {row[5]:>7}"
+                  + "".join(f" {row[6 + 2 * i]:>7} {row[7 + 2 * i]:>6}" for i in range(k))
+                  + f"  | consumed: {row[6 + 2 * k]:>7}"
+                  + "".join(f" {row[7 + 2 * k + i]:>6}" for i in range(k)) + f"  {row[-1]}")
+        if not match:
+            for p, r in results.items():
+                if r != ref:
+                    bad = next((i for i, (x, y) in enumerate(zip(ref, r)) if x != y),
                                min(len(ref), len(r)))
-                    print(f"    first difference at event {bad}")
-            print()
-    print("ours vs this = this parser's time / tokenrace's time (>1: tokenrace is faster)")
+                    print(f"    {p}: first difference at event {bad}")
+        sys.stdout.flush()
+    print()
+    for (p, keep), rs in ratios.items():
+        if rs:
+            print(f"vs {p}, events {'kept' if keep else 'consumed'}: min {min(rs):.2f}x, "
+                  f"median {statistics.median(rs):.2f}x, max {max(rs):.2f}x")
     print("all outputs identical:", "yes" if all_match else "NO")
+    if not all_match:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

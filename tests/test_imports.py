@@ -23,6 +23,8 @@ NO_UI = frozenset({"tornado", "textual"})
 RULES: dict[str, frozenset[str]] = {
     "events.py": NO_NETWORK_OR_UI,
     "sse.py": NO_NETWORK_OR_UI,
+    "sse_lines.py": NO_NETWORK_OR_UI,
+    "sse_write.py": NO_NETWORK_OR_UI,
     "metrics.py": NO_NETWORK_OR_UI,
     "request.py": NO_NETWORK_OR_UI,
     "config": NO_NETWORK_OR_UI,

@@ -17,6 +17,7 @@ anchor is scanned window by window.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Iterable
 
 __all__ = ["MASK", "PIECE", "MIN_SECRET", "Redactor", "StreamRedactor", "RedactingFilter"]
@@ -181,30 +182,43 @@ def _mask(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(parts)
 
 
-class RedactingFilter(logging.Filter):
-    """A logging filter that redacts the formatted message (and a traceback's text) of every record.
+# a credential written into a URL or a header that reaches a log line: ?token=..., Bearer ...
+_CREDENTIAL = re.compile(r"(token=|\bbearer\s+)[^\s&'\"\\;,)>]+", re.IGNORECASE)
 
-    Installed on the handlers, so records of every logger (ours, tornado's, aiohttp's) pass it.
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts the formatted message, the exception text and the stack of every
+    record; it never drops one. With ``credentials``, any ``token=…`` or ``Bearer …`` value goes too
+    (the server's request logs: a URL or header may carry a token that is not configured anywhere).
+
+    On a handler, records of every logger (ours, tornado's, aiohttp's) pass it.
     """
 
-    def __init__(self, redactor: Redactor) -> None:
+    def __init__(self, redactor: Redactor, *, credentials: bool = False) -> None:
         super().__init__()
-        self.redactor = redactor
+        self.redactor, self.credentials = redactor, credentials
+
+    def redact(self, text: str) -> str:
+        if self.credentials:
+            text = _CREDENTIAL.sub(r"\1***", text)
+        return self.redactor.text(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        red = self.redactor
-        if not red:
+        if not self.redactor and not self.credentials:
             return True
-        msg = record.getMessage()
-        clean = red.text(msg)
+        try:
+            msg = record.getMessage()
+        except Exception:            # bad arguments: logging reports that itself, with what it has
+            msg = str(record.msg)
+        clean = self.redact(msg)
         if clean != msg:
             record.msg, record.args = clean, None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = red.text(record.exc_text)
+            record.exc_text = self.redact(record.exc_text)
         if record.stack_info:
-            record.stack_info = red.text(record.stack_info)
+            record.stack_info = self.redact(record.stack_info)
         return True
 
 

@@ -55,7 +55,7 @@ class SSEFrames(Frames):
         if self.red is not None:
             data = self.red.text(item.data)
             if data is not item.data:
-                item = dataclasses.replace(item, data=data)
+                item = item._replace(data=data)
         return self.adapter.parse_event(item)
 
 

@@ -17,18 +17,17 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
-import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from ..secrets import RedactingFilter, Redactor
+
 COOKIE = "tokenrace_token"
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 # loggers that can describe a request: tornado's own (URIs with their query, malformed header values)
 REQUEST_LOGGERS = ("tornado.access", "tornado.application", "tornado.general", "tokenrace.server", "asyncio")
-# ?token=..., tokenrace_token=... (a cookie), Bearer ...: the value, up to a delimiter or a repr's escape
-_CREDENTIAL = re.compile(r"(token=|\bbearer\s+)[^\s&'\"\\;,)>]+", re.IGNORECASE)
 
 
 def is_loopback(host: str) -> bool:
@@ -119,38 +118,12 @@ class Access:
         }
 
 
-class RedactFilter(logging.Filter):
-    """Rewrites a record whose text holds the token, or any 12-character piece of it, or a
-    ``token=``/``Bearer`` value; message, exception and stack text alike. Never drops a record."""
+class RedactFilter(RedactingFilter):
+    """The access token (and any 12-character piece of it) and any ``token=``/``Bearer`` value, out of
+    the request loggers' lines: one :class:`~tokenrace.secrets.RedactingFilter` on those loggers."""
 
     def __init__(self, token: str | None) -> None:
-        super().__init__()
-        t = token or ""
-        n = min(12, len(t))
-        self.pieces = sorted({t[i:i + n] for i in range(len(t) - n + 1)}) if len(t) >= 6 else []
-
-    def redact(self, text: str) -> str:
-        text = _CREDENTIAL.sub(r"\1***", text)
-        for piece in self.pieces:
-            if piece in text:
-                text = text.replace(piece, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:            # bad arguments: logging reports that itself, with what it has
-            message = str(record.msg)
-        clean = self.redact(message)
-        if clean != message:
-            record.msg, record.args = clean, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = self.redact(record.stack_info)
-        return True
+        super().__init__(Redactor([token] if token else []), credentials=True)
 
     def install(self) -> None:
         for name in REQUEST_LOGGERS:
