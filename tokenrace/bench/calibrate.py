@@ -173,16 +173,21 @@ def _child_env() -> dict[str, str]:
 
 
 async def probe(client: str, urls: Sequence[str], level: int, n: int, *, rounds: int = 1,
-                new_connections: bool = False, loop: str = "auto", warmup: int = 1) -> PeerRun:
-    """Run one client in a process of its own (:mod:`.probe`); its CPU from ``os.wait4`` (whole process)."""
+                new_connections: bool = False, loop: str = "auto", warmup: int = 1, src: Path | None = None) -> PeerRun:
+    """Run one client in a process of its own (:mod:`.probe`); its CPU from ``os.wait4`` (whole process).
+    ``src``: another source tree of tokenrace to run (a before/after comparison)."""
     fd, out = tempfile.mkstemp(prefix="tokenrace-probe-", suffix=".json")
     os.close(fd)
     cmd = [sys.executable, "-m", "tokenrace.bench.probe", client, *urls, "--level", str(level), "--requests", str(n),
            "--rounds", str(rounds), "--loop", loop, "--warmup", str(warmup), "--out", out] + (["--new-connections"] if new_connections else [])
 
+    env = _child_env()
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+
     def run() -> tuple[int, Any]:
-        proc = subprocess.Popen(cmd, env=_child_env(), stdin=subprocess.DEVNULL,
-                                cwd=str(Path(__file__).resolve().parents[2]))
+        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
+                                cwd=str(src or Path(__file__).resolve().parents[2]))
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)     # reaped here, with its rusage
         return proc.returncode, usage
