@@ -197,7 +197,17 @@ class BenchRunner:
             async def worker() -> None:
                 while jobs:
                     await self._request(p, jobs.popleft(), step, time.perf_counter_ns())
-            await asyncio.gather(*(worker() for _ in range(min(slots, len(jobs)))))
+            tasks = []
+            try:
+                for _ in range(min(slots, len(jobs))):
+                    tasks.append(asyncio.create_task(worker()))
+                    # one loop turn between slots: 256 requests starting at once would otherwise hold the
+                    # loop (and every read and timer on it) for the time of all their set-ups together
+                    await asyncio.sleep(0)
+                await asyncio.gather(*tasks)
+            finally:
+                for t in tasks:
+                    t.cancel()
             return
         # every worker draws the whole seeded plan and keeps its own arrivals: the union is the plan
         rng = random.Random(f"{self.sc.seed}:arrivals:{step.index}:{p.name}")
