@@ -7,7 +7,9 @@ A simulator (its own process) serves 8 profiles with the calibration timing. Eac
 the floor (a raw asyncio Protocol that only stamps reads) opens 8 new connections and sends the 8
 requests at once; ``tokenrace run`` races the same 8 providers in a pseudo-terminal (``script``), so its live
 display redraws as a user sees it; and ``tokenrace run --json`` (no display) does the same. Each
-``run`` is read back from its own run history database (its events: t_sent, the first answer chunk,
+``run`` is read back from its own run history database (a fourth client, ``--switch-ms``: the live display
+with a shorter interpreter thread switch interval, to see how much of the display's cost is the
+engine thread waiting for the GIL) (its events: t_sent, the first answer chunk,
 the simulator's request id), and every TTFT is compared with the simulator's truth. Errors are
 measured - truth, in ms (new connections: the request's own trip is in every client's figure).
 """
@@ -67,9 +69,13 @@ def truths(url: str) -> dict[str, dict]:
     return out
 
 
-def run_cli(config: Path, db: Path, tty: bool) -> None:
-    """``tokenrace run`` on the 8 providers: in a pseudo-terminal (live display) or with --json."""
-    cmd = [sys.executable, "-m", "tokenrace", "run", "-c", str(config), "--db", str(db), "--max-tokens", "64",
+def run_cli(config: Path, db: Path, tty: bool, switch_ms: float | None = None) -> None:
+    """``tokenrace run`` on the 8 providers: in a pseudo-terminal (live display) or with --json.
+    ``switch_ms``: the interpreter's thread switch interval (``sys.setswitchinterval``) for this run."""
+    start = ["-m", "tokenrace"] if switch_ms is None else [
+        "-c", f"import sys; sys.setswitchinterval({switch_ms / 1000!r}); from tokenrace.cli import main; "
+              f"sys.argv[0] = 'tokenrace'; sys.exit(main())"]
+    cmd = [sys.executable, *start, "run", "-c", str(config), "--db", str(db), "--max-tokens", "64",
            "Calibrate the clock."]
     if not tty:
         subprocess.run(cmd + ["--json"], cwd=str(ROOT), env=_env(), stdout=subprocess.DEVNULL, check=True,
@@ -144,9 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--switch-ms", type=float, default=0.5,
+                    help="also run with the live display and this thread switch interval (0: not)")
     args = ap.parse_args(argv)
     sim, url = start_sim()
     errs: dict[str, list[float]] = {"floor": [], "run (live display)": [], "run --json": []}
+    switched = f"run (live display, switch interval {args.switch_ms:g} ms)"
+    if args.switch_ms:
+        errs[switched] = []
     rounds: dict[str, list[tuple[float, float]]] = {k: [] for k in errs}
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -164,8 +175,9 @@ def main(argv: list[str] | None = None) -> int:
                         e = [(c[0][0] - t0 - tr[rid]["ttft_ns"]) / NS_PER_MS for rid, t0, c, ok in got.measured
                              if ok and rid in tr]
                     else:
-                        db = Path(tmp) / f"run-{r}-{len(name)}.db"
-                        run_cli(config, db, tty=name.startswith("run (live"))
+                        db = Path(tmp) / f"run-{r}-{list(errs).index(name)}.db"
+                        run_cli(config, db, tty=name.startswith("run (live"),
+                                switch_ms=args.switch_ms if name == switched else None)
                         e = run_errors(db, truths(url))
                     errs[name] += e
                     if e:

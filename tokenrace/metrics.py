@@ -6,7 +6,6 @@ The one :class:`StreamAccumulator` folds events as they come; live figures and t
 """
 from __future__ import annotations
 
-import functools
 import math
 import re
 import statistics
@@ -35,21 +34,18 @@ def estimate_tokens(text: str) -> float:
         return len(text) / 4
     # counted with C-level passes, not a Python loop per character (each class is a multiple of
     # 0.25, so the float sum is exact and equals the per-character sum)
-    wide_re, silent_re = _classes()
     total = len(text)
     ascii_n = len(text.encode("ascii", "ignore"))
-    rest = wide_re.sub("", text)
+    rest = _WIDE.sub("", text)
     wide = total - len(rest)
-    silent = len(rest) - len(silent_re.sub("", rest))
+    silent = len(rest) - len(_SILENT.sub("", rest))
     return ascii_n * 0.25 + wide * 1.0 + (total - ascii_n - wide - silent) * 0.5
 
 
-@functools.cache
-def _classes() -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """One token each: CJK, Hangul, CJK compatibility, emoji; none: variation selectors, skin tones,
-    joiners (they ride on the emoji before them). Compiled on first use: not a start-up cost."""
-    return (re.compile("[\u2E80-\u9FFF\uAC00-\uD7AF\uF900-\uFAFF\U0001F000-\U0001FAFF]"),
-            re.compile("[\uFE00-\uFE0F\U0001F3FB-\U0001F3FF\u200D]"))
+# one token each: CJK, Hangul, CJK compatibility, emoji; none: variation selectors, skin tones, joiners
+# (they ride on the emoji before them). Compiled at import (a few ms), never in the middle of a stream.
+_WIDE = re.compile("[\u2E80-\u9FFF\uAC00-\uD7AF\uF900-\uFAFF\U0001F000-\U0001FAFF]")
+_SILENT = re.compile("[\uFE00-\uFE0F\U0001F3FB-\U0001F3FF\u200D]")
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float | None:
