@@ -169,6 +169,10 @@ class WorkerPool:
                 while w.gate_step < step.index and w.final is None and w.error is None:
                     w.at_gate.clear()
                     await w.at_gate.wait()
+            if step.index == self.sc.steps[0].index:        # every worker at the first gate: warmup is over
+                for p in self.providers:
+                    st = self.stats[(p.name, -1)]
+                    st.done = max(st.done, st.total)
             self.step = step
             start = time.perf_counter_ns() + START_MARGIN_NS
             for w in live:
