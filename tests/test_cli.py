@@ -156,10 +156,41 @@ async def test_init_writes_a_starter_that_loads(tmp_path):
     assert json.loads(out)["providers"][0]["name"] == "gpt-4o-mini"
 
 
-@pytest.mark.parametrize("cmd", ["run", "simulate", "providers", "init"])
+@pytest.mark.parametrize("cmd", ["run", "simulate", "providers", "init", "serve", "tui", "bench", "compare"])
 async def test_every_command_has_help(cmd):
     code, out, _ = await tokenrace(cmd, "--help")
     assert code == 0 and "usage: tokenrace " + cmd in out
+
+
+def _walk(parser: argparse.ArgumentParser, path: str = "tokenrace"):
+    """(command path, action) for every argument of every (sub)command, and each subcommand's own entry."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            listed = {a.dest: a for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                yield path, listed.get(name)
+                yield from _walk(sub, f"{path} {name}")
+        else:
+            yield path, action
+
+
+def test_every_option_of_every_command_has_help_text():
+    from tokenrace.cli import build_parser
+
+    parser = build_parser()
+    walked = list(_walk(parser))
+    missing = [f"{path}: {'/'.join(a.option_strings) or a.dest}" if a is not None else f"{path}: a subcommand"
+               for path, a in walked if a is None or not (a.help or "").strip() or a.help == argparse.SUPPRESS]
+    assert not missing, "options without help text: " + "; ".join(missing)
+    assert len(walked) > 60                     # it really walked into every subcommand
+    # and `tokenrace <cmd> --help` prints each one (a help string is not lost to a formatter)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, p in sub.choices.items():
+        text = " ".join(p.format_help().split())
+        for a in p._actions:
+            if a.help and a.help != argparse.SUPPRESS:
+                first = " ".join((a.help % {"default": a.default, "prog": p.prog}).split())[:30]
+                assert first in text, (name, a.dest, first)
 
 
 def test_every_subcommand_is_on_the_parser():
@@ -208,3 +239,66 @@ async def test_run_continue_last_asks_a_follow_up_in_the_same_thread(tmp_path):
     assert code == 2 and "no run 'no-such-run'" in err
     code, out, err = await tokenrace("run", "x", "--continue", "last", "--no-history", cwd=tmp_path, env=env)
     assert code == 2 and "--no-history" in err
+
+
+async def test_providers_on_the_builtin_simulator_prints_nothing_that_changes_from_run_to_run(tmp_path):
+    outs = []
+    for _ in range(2):
+        code, out, err = await tokenrace("providers", cwd=tmp_path, env={"COLUMNS": "120"})
+        assert code == 0, err
+        outs.append(out)
+    assert outs[0] == outs[1]                       # no throwaway port
+    assert "built-in simulator (in-process" in outs[0] and "127.0.0.1" not in outs[0] and "sim-openai" in outs[0]
+    code, out, err = await tokenrace("providers", "--json", cwd=tmp_path)
+    doc = json.loads(out)
+    assert doc["config"] == "built-in simulator" and all(r["base_url"] is None for r in doc["providers"])
+
+
+async def test_providers_from_a_config_still_show_their_base_urls(tmp_path, csim):
+    cfg = write_config(tmp_path, csim)
+    code, out, err = await tokenrace("providers", "-c", cfg, "--json", cwd=tmp_path, env={"TEST_KEY": "k"})
+    assert code == 0, err
+    assert json.loads(out)["providers"][0]["base_url"] == csim.base_url("fast", "openai")
+
+
+async def test_run_suggests_the_closest_provider_name(tmp_path, csim):
+    code, _, err = await tokenrace("run", "hi", "-p", "sim-opnai", "--no-history", cwd=tmp_path)
+    assert code == 2 and "unknown provider 'sim-opnai' (did you mean 'sim-openai'?)" in err, err
+    cfg = write_config(tmp_path, csim)
+    code, _, err = await tokenrace("run", "hi", "-c", cfg, "-p", "quik", "--no-history", cwd=tmp_path)
+    assert code == 2 and "unknown provider 'quik' (did you mean 'quick'?)" in err, err
+
+
+async def test_tui_suggests_the_closest_provider_name(tmp_path, csim):
+    code, _, err = await tokenrace("tui", "-p", "sim-opnai", cwd=tmp_path)
+    assert code == 2 and "unknown provider 'sim-opnai' (did you mean 'sim-openai'?)" in err, err
+    cfg = write_config(tmp_path, csim)
+    code, _, err = await tokenrace("tui", "-c", cfg, "-p", "quik", cwd=tmp_path)
+    assert code == 2 and "unknown provider 'quik' (did you mean 'quick'?)" in err, err
+
+
+async def test_bench_suggests_the_closest_provider_name(tmp_path):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("simulator: true\nproviders: [sim-opnai]\nprompts: [hi]\n")
+    code, _, err = await tokenrace("bench", str(scenario), "--no-progress", "--no-history", cwd=tmp_path)
+    assert code == 2 and "unknown provider 'sim-opnai' (did you mean 'sim-openai'?)" in err, err
+    code, _, err = await tokenrace("bench", str(scenario), "--set", "providers=[sim-ollma]", "--no-progress",
+                                   "--no-history", cwd=tmp_path)
+    assert code == 2 and "unknown provider 'sim-ollma' (did you mean 'sim-ollama'?)" in err, err
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
+    # `tokenrace compare A B --all | head`: far more than a pipe buffer of output, and the reader leaves
+    groups = [{"provider": f"p{i:03d}", "load_kind": "concurrency", "load_value": 1, "step": 0, "requests": 8,
+               "error_rate": 0.0, "request_throughput": 1.0, "figures": {"ttft_ms": {"p50": 100.0 + i}}}
+              for i in range(600)]
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps({"groups": groups}))
+    proc = subprocess.Popen([sys.executable, "-m", "tokenrace", "compare", str(tmp_path / "a"), str(tmp_path / "b"),
+                             "--all"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"compare ")
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1 and "Traceback" not in err and "BrokenPipe" not in err, err

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Sequence
 
@@ -38,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(run)
     run.add_argument("-p", "--provider", action="append", metavar="NAME", help="only this provider (repeatable)")
     run.add_argument("--max-tokens", type=int, metavar="N", help="cap the answer length")
-    run.add_argument("--temperature", type=float, metavar="T")
+    run.add_argument("--temperature", type=float, metavar="T",
+                     help="sampling temperature sent to every provider (default: each provider's params)")
     run.add_argument("--system", metavar="TEXT", help="a system prompt")
     run.add_argument("--json", action="store_true", help="print exactly one JSON document and nothing else")
     run.add_argument("--no-text", action="store_true", help="do not print the answers, only the table")
@@ -50,16 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="run the built-in provider simulator",
                          description="A loopback HTTP server that speaks every supported wire format with "
                                      "set timing and faults; point a config's base_url at it.")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=9009)
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sim.add_argument("--port", type=int, default=9009, help="port to listen on (default 9009)")
 
     prov = sub.add_parser("providers", help="list the configured providers (never a key)")
     _add_config(prov)
     prov.add_argument("--check", action="store_true", help="send a tiny request to each and report")
-    prov.add_argument("--json", action="store_true")
+    prov.add_argument("--json", action="store_true",
+                      help="print one JSON document (name, kind, model, base URL, ready) instead of a table")
 
     init = sub.add_parser("init", help="write a commented starter config file")
-    init.add_argument("path", nargs="?", default="tokenrace.yaml")
+    init.add_argument("path", nargs="?", default="tokenrace.yaml", metavar="PATH",
+                      help="where to write it (default tokenrace.yaml)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
 
     # Later commands own their arguments: tokenrace/commands/<name>_cmd.py defines
@@ -89,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:                 # `tokenrace compare ... | head`: the reader left; no traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())     # Python's own flush at exit would fail again
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

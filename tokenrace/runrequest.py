@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from .config.models import Config, ProviderConfig
+from .config.validate import suggest
 from .errors import TokenraceError
 from .request import ChatRequest
 
@@ -119,7 +120,8 @@ def select(config: Config, names: Any, limits: Limits | None = None) -> tuple[Pr
         raise RequestError('a provider is named twice in "providers"', field="providers")
     missing = [n for n in names if n not in configured]
     if missing:
-        raise RequestError(f"unknown provider {', '.join(map(repr, missing))}; configured: {', '.join(configured)}",
+        named = ", ".join(repr(n) + suggest(n, configured) for n in missing)
+        raise RequestError(f"unknown provider {named}; configured: {', '.join(configured)}",
                            field="providers")
     if len(names) > limits.max_providers:
         raise RequestError(f"{len(names)} providers selected; at most {limits.max_providers} per run "

@@ -79,3 +79,16 @@ async def test_a_failed_answer_is_left_out_and_bad_parents_are_refused(harness):
     assert got == 409 and "still running" in err["error"]
     assert (await h.request("GET", "/api/runs/nope/thread"))[0] == 404
     await h.request("DELETE", f"/api/runs/{running}")
+
+
+async def test_a_follow_up_sent_the_moment_end_arrives_is_accepted(harness):
+    h = harness
+    for _ in range(5):
+        status, doc, _ = await h.request("POST", "/api/runs", json={"prompt": "Hi", "providers": ["fast-a"]})
+        first = doc["id"]
+        await h.sse(f"/api/runs/{first}/events", stop_at_event="end")     # no waiting for the recording
+        status, doc, _ = await h.request("POST", "/api/runs", json={"prompt": "More", "providers": ["fast-a"],
+                                                                    "parent": first})
+        assert status == 201, doc
+        await h.sse(f"/api/runs/{doc['id']}/events")
+        assert received(h, "fast-a")[-1][0] == ("user", "Hi")

@@ -1,13 +1,22 @@
-"""``tokenrace compare OLD NEW``: what changed between two bench output folders, and CI thresholds.
+"""``tokenrace compare OLD NEW``: what changed between two bench output folders, and CI limits.
 
-Groups match by provider and load (``concurrency 4``), not by step number. A threshold names a
-figure and a statistic (``ttft_p50``, ``tokens_per_s_p50``, ``itl_ms_p99``) or a group figure
-(``error_rate``, ``request_throughput``, ``output_tokens_per_s``, ``goodput``) and a limit:
+Groups match by provider and load (``concurrency 4``), not by step number. Each figure's change is
+judged by the noise rule (``noise.py``) on the per-request values of both runs' ``records.jsonl``;
+without them (a bare ``summary.json``) nothing is judged and limits are plain thresholds.
 
-    +10%   fails when the new value is more than 10 % above the old one
-    -10%   fails when it is more than 10 % below
-    10%    fails either way
-    +50    (no %) an absolute limit in the figure's unit: more than 50 above
+A limit (``--fail-on``) names a figure and a statistic (``ttft_p50``, ``tokens_per_s_p50``,
+``itl_ms_p99``) or a group figure (``error_rate``, ``request_throughput``, ``output_tokens_per_s``,
+``goodput``, ``cost_per_1k_requests_usd``) and an amount:
+
+    +10%   crossed when the new value is more than 10 % above the old one
+    -10%   crossed when it is more than 10 % below
+    10%    crossed either way
+    +50    (no %) an absolute amount in the figure's unit: more than 50 above
+
+A crossed limit fails only when the change is also beyond noise (the U test at p < alpha; the limit
+is its own effect size). Figures with one value per run (req/s, output tok/s, goodput req/s) cannot
+be tested: their limits are plain thresholds, and the output says so, as it does with
+``threshold_only`` (``--threshold-only``).
 """
 from __future__ import annotations
 
@@ -15,18 +24,28 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..errors import UsageError
-from .summary import FIGURES, GROUP_FIELDS, HIGHER_IS_BETTER, STATS
+from .noise import MIN_SAMPLES, Judgement, Rule
+from .summary import FIGURES, GROUP_FIELDS, HIGHER_IS_BETTER, STATS, figure_values
 
 ALIASES = {"ttft": "ttft_ms", "ttft_any": "ttft_any_ms", "ttfb": "ttfb_ms", "e2e": "e2e_ms", "itl": "itl_ms",
            "tpot": "tpot_ms", "queue": "queue_ms", "connect": "connect_ms", "tok_s": "tokens_per_s",
            "ttft_cold": "ttft_cold_ms", "ttft_warm": "ttft_warm_ms"}
 SHOWN = [("ttft_ms", "p50"), ("ttft_ms", "p90"), ("ttft_ms", "p99"), ("itl_ms", "p50"), ("itl_ms", "p99"),
-         ("tokens_per_s", "p50"), ("e2e_ms", "p50"), ("error_rate", None), ("request_throughput", None),
-         ("output_tokens_per_s", None), ("goodput", None)]
-NOISE_PCT = 5.0             # smaller changes get no better/worse label
+         ("tokens_per_s", "p50"), ("e2e_ms", "p50"), ("error_rate", None), ("goodput_ratio", None),
+         ("cost_per_1k_requests_usd", None), ("request_throughput", None), ("output_tokens_per_s", None),
+         ("goodput", None)]
+# the per-provider summary: (figure, stat, column)
+SUMMARY = [("ttft_ms", "p50", "TTFT p50"), ("itl_ms", "p50", "ITL p50"), ("tokens_per_s", "p50", "tok/s p50"),
+           ("e2e_ms", "p50", "E2E p50"), ("error_rate", None, "errors"), ("cost_per_1k_requests_usd", None, "$/1k req")]
+FRACTIONS = {"error_rate", "goodput_ratio"}
+LABELS = {"ttft_ms": "TTFT", "ttft_any_ms": "TTFT any", "ttfb_ms": "TTFB", "e2e_ms": "E2E", "itl_ms": "ITL",
+          "tpot_ms": "TPOT", "queue_ms": "queue", "connect_ms": "connect", "tokens_per_s": "tok/s",
+          "ttft_cold_ms": "TTFT cold", "ttft_warm_ms": "TTFT warm", "error_rate": "error rate",
+          "goodput_ratio": "met SLO", "cost_per_1k_requests_usd": "$/1k req", "cost_usd": "cost $",
+          "request_throughput": "req/s", "output_tokens_per_s": "out tok/s", "goodput": "goodput req/s"}
 _LIMIT_RE = re.compile(r"([+-]?)(\d+(?:\.\d+)?)(%?)")
 
 
@@ -71,10 +90,15 @@ def parse_thresholds(text: str | None) -> list[Threshold]:
     return [parse_threshold(s) for s in (text or "").split(",") if s.strip()]
 
 
-def load_summary(path: str | Path) -> dict[str, Any]:
+# -- reading a run ----------------------------------------------------------------------------
+
+def _summary_path(path: str | Path) -> Path:
     p = Path(path)
-    if p.is_dir():
-        p = p / "summary.json"
+    return p / "summary.json" if p.is_dir() else p
+
+
+def load_summary(path: str | Path) -> dict[str, Any]:
+    p = _summary_path(path)
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -86,15 +110,57 @@ def load_summary(path: str | Path) -> dict[str, Any]:
     return doc
 
 
+def load_records(path: str | Path) -> list[dict] | None:
+    """The run's per-request records (records.jsonl beside summary.json); None when there are none."""
+    p = _summary_path(path).parent / "records.jsonl"
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise UsageError(f"{p}: cannot read: {e}") from None
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                rec = json.loads(line)
+            except ValueError as e:
+                raise UsageError(f"{p}:{n}: not a JSON record: {e}") from None
+            if not isinstance(rec, dict) or "provider" not in rec:
+                raise UsageError(f"{p}:{n}: not a bench record (no 'provider')")
+            out.append(rec)
+    return out
+
+
 def _key(g: Mapping[str, Any]) -> tuple:
     return g["provider"], g.get("load_kind"), g.get("load_value")
 
 
 def value(g: Mapping[str, Any], figure: str, stat: str | None) -> float | None:
     if stat is None:
-        return g.get(figure)
+        v = g.get(figure)
+        return None if isinstance(v, bool) else v
     return ((g.get("figures") or {}).get(figure) or {}).get(stat)
 
+
+def request_values(recs: Sequence[Mapping[str, Any]], figure: str, stat: str | None) -> list[float] | None:
+    """One value per request for the test; None for a figure that has one value per run."""
+    if figure == "error_rate":
+        return [0.0 if r.get("status") == "ok" else 1.0 for r in recs]
+    if figure == "goodput_ratio":
+        return [1.0 if r["slo_ok"] else 0.0 for r in recs] if all(r.get("slo_ok") is not None for r in recs) else None
+    if figure == "cost_per_1k_requests_usd":
+        return [r["cost_usd"] * 1000 for r in recs if r.get("cost_usd") is not None]
+    if figure in GROUP_FIELDS:
+        return None
+    ok = [r for r in recs if r.get("status") == "ok"]
+    if figure == "itl_ms":                 # each request's own ITL statistic: its gaps are not independent
+        want = stat if stat in ("p50", "p90", "p99", "max", "mean") else "p50"
+        return [v for r in ok if (v := (r.get("itl_ms") or {}).get(want)) is not None]
+    return figure_values(ok, figure)
+
+
+# -- comparing --------------------------------------------------------------------------------
 
 @dataclass
 class Change:
@@ -104,107 +170,168 @@ class Change:
     stat: str | None
     old: float | None
     new: float | None
-    failed: list[str] = field(default_factory=list)      # thresholds crossed
+    judgement: Judgement = field(default_factory=lambda: Judgement("untested"))
+    n: tuple[int, int] | None = None                     # requests tested on each side
+    failed: list[str] = field(default_factory=list)      # limits crossed and beyond noise (or plain thresholds)
+    passed: list[str] = field(default_factory=list)      # limits crossed but not beyond noise: why not failed
 
     @property
     def name(self) -> str:
-        return f"{self.figure} {self.stat}" if self.stat else self.figure
+        label = LABELS.get(self.figure, self.figure)
+        return f"{label} {self.stat}" if self.stat else label
 
     @property
     def change(self) -> float | None:
+        """Relative change in per cent (None from 0 or when a side is missing)."""
         if self.old is None or self.new is None or self.old == 0:
             return None
         return (self.new - self.old) / abs(self.old) * 100
 
     @property
     def verdict(self) -> str:
-        ch = self.change
-        if self.old is None or self.new is None or self.old == self.new or (ch is not None and abs(ch) < NOISE_PCT):
-            return ""
-        better = (self.new > self.old) == (self.figure in HIGHER_IS_BETTER)
-        return "better" if better else "worse"
+        return self.judgement.verdict
+
+
+@dataclass
+class GroupSummary:
+    provider: str
+    load: str
+    requests: tuple[int | None, int | None]
+    cells: list[Change | None]                           # the SUMMARY columns
+    changes: list[Change] = field(default_factory=list)  # every figure of the group
+
+    @property
+    def verdict(self) -> str:
+        """Over every figure of the group, not only the summary's columns."""
+        got = {c.verdict for c in self.changes}
+        if "worse" in got:
+            return "mixed" if "better" in got else "worse"
+        if "better" in got:
+            return "better"
+        return "same" if "same" in got else "not judged"
+
+    def called(self, verdict: str) -> list[str]:
+        return [c.name for c in self.changes if c.verdict == verdict]
 
 
 @dataclass
 class Comparison:
     changes: list[Change]
+    groups: list[GroupSummary]
     only_old: list[tuple]
     only_new: list[tuple]
     notes: list[str]
+    rule: Rule
+    judged: bool                          # both runs had records.jsonl
+    threshold_only: bool = False
+    limits: list[Threshold] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
         return any(c.failed for c in self.changes)
 
 
-def _load_label(kind: str | None, val: Any) -> str:
+def load_label(kind: str | None, val: Any) -> str:
     return "warmup" if kind is None else (f"concurrency {val:g}" if kind == "concurrency" else f"rate {val:g}/s")
 
 
-def compare(old: Mapping[str, Any], new: Mapping[str, Any], thresholds: list[Threshold] | None = None,
-            ) -> Comparison:
-    thresholds = thresholds or []
+def _by_group(records: Sequence[Mapping[str, Any]] | None) -> dict[tuple, list[Mapping[str, Any]]] | None:
+    if records is None:
+        return None
+    out: dict[tuple, list[Mapping[str, Any]]] = {}
+    for r in records:
+        if not r.get("warmup"):
+            out.setdefault((r["provider"], r.get("load_kind"), r.get("load_value")), []).append(r)
+    return out
+
+
+def _apply_limits(c: Change, limits: Sequence[Threshold], rule: Rule, threshold_only: bool,
+                  ov: list[float] | None, nv: list[float] | None) -> None:
+    for t in limits:
+        if t.figure != c.figure or t.stat != c.stat or not t.crossed(c.old, c.new):
+            continue
+        if c.new is None or c.old is None or threshold_only:
+            c.failed.append(t.spec)
+            continue
+        beyond = rule.significant(ov, nv, c.old, c.new)
+        if beyond is None and (ov is None or nv is None):
+            c.failed.append(t.spec + " (plain threshold)")
+        elif beyond is None:
+            c.passed.append(f"{t.spec} crossed, but {len(ov or ())}/{len(nv or ())} requests are too few to "
+                            f"tell from noise (need {MIN_SAMPLES} a side): not failed")
+        elif beyond:
+            c.failed.append(t.spec)
+        else:
+            p = c.judgement.p
+            c.passed.append(f"{t.spec} crossed, but within noise" + (f" (p = {p:.2f})" if p is not None else "")
+                            + ": not failed")
+
+
+def compare(old: Mapping[str, Any], new: Mapping[str, Any], thresholds: list[Threshold] | None = None, *,
+            old_records: Sequence[Mapping[str, Any]] | None = None,
+            new_records: Sequence[Mapping[str, Any]] | None = None,
+            rule: Rule | None = None, threshold_only: bool = False) -> Comparison:
+    limits, rule = thresholds or [], rule or Rule()
     olds, news = {_key(g): g for g in old["groups"]}, {_key(g): g for g in new["groups"]}
-    wanted = list(SHOWN) + [(t.figure, t.stat) for t in thresholds if (t.figure, t.stat) not in SHOWN]
-    changes, notes = [], []
+    orecs, nrecs = _by_group(old_records), _by_group(new_records)
+    wanted = list(SHOWN) + [(t.figure, t.stat) for t in limits if (t.figure, t.stat) not in SHOWN]
+    changes, groups = [], []
     for key, og in olds.items():
         ng = news.get(key)
         if ng is None:
             continue
+        mine: dict[tuple, Change] = {}
+        o_recs = orecs.get(key, []) if orecs is not None else None
+        n_recs = nrecs.get(key, []) if nrecs is not None else None
         for figure, stat in wanted:
             o, n = value(og, figure, stat), value(ng, figure, stat)
             if o is None and n is None:
                 continue
-            c = Change(key[0], _load_label(key[1], key[2]), figure, stat, o, n)
-            c.failed = [t.spec for t in thresholds if t.figure == figure and t.stat == stat and t.crossed(o, n)]
+            ov = request_values(o_recs, figure, stat) if o_recs is not None else None
+            nv = request_values(n_recs, figure, stat) if n_recs is not None else None
+            c = Change(key[0], load_label(key[1], key[2]), figure, stat, o, n,
+                       rule.judge(ov, nv, o, n, higher_is_better=figure in HIGHER_IS_BETTER,
+                                  fraction=figure in FRACTIONS),
+                       None if ov is None or nv is None else (len(ov), len(nv)))
+            _apply_limits(c, limits, rule, threshold_only, ov, nv)
             changes.append(c)
+            mine[(figure, stat)] = c
+        groups.append(GroupSummary(key[0], load_label(key[1], key[2]), (og.get("requests"), ng.get("requests")),
+                                   [mine.get((f, s)) for f, s, _ in SUMMARY], list(mine.values())))
     only_old = [k for k in olds if k not in news]
     only_new = [k for k in news if k not in olds]
+    notes = []
     for label, doc in (("old", old), ("new", new)):
         if doc.get("partial"):
             notes.append(f"the {label} run is partial (interrupted)")
         if (doc.get("client") or {}).get("lag", {}).get("saturated"):
             notes.append(f"the {label} run's client was saturated (event-loop lag); its figures may be overstated")
-    if thresholds and only_old:
+    missing = [label for label, recs in (("old", old_records), ("new", new_records)) if recs is None]
+    if missing:
+        notes.append(f"no records.jsonl for the {' and '.join(missing)} run: changes are not judged, and every "
+                     f"limit is a plain threshold")
+    o_slo, n_slo = (old.get("scenario") or {}).get("slo"), (new.get("scenario") or {}).get("slo")
+    if o_slo != n_slo:
+        notes.append(f"the SLOs differ ({o_slo or 'none'} -> {n_slo or 'none'}): goodput is not comparable")
+    if limits and only_old:
         for k in only_old:
-            changes.append(Change(k[0], _load_label(k[1], k[2]), "missing in new run", None, None, None,
-                                  ["a provider and load of the old run is missing"]))
-    return Comparison(changes, only_old, only_new, notes)
-
-
-def _fmt(v: float | None) -> str:
-    if v is None:
-        return "–"
-    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}" if abs(v) < 1 else f"{v:.1f}"
-
-
-def format_comparison(cmp: Comparison, old_name: str, new_name: str) -> str:
-    lines = [f"compare {old_name} -> {new_name}"]
-    lines += [f"note: {n}" for n in cmp.notes]
-    rows = [("provider", "load", "figure", "old", "new", "change", "")]
-    for c in cmp.changes:
-        ch = c.change
-        pct = "–" if ch is None else f"{ch:+.1f}%"
-        flag = ("FAIL " + ", ".join(c.failed)) if c.failed else c.verdict
-        rows.append((c.provider, c.load, c.name, _fmt(c.old), _fmt(c.new), pct, flag))
-    widths = [max(len(r[i]) for r in rows) for i in range(7)]
-    for i, r in enumerate(rows):
-        lines.append("  ".join(cell.ljust(w) if j < 3 or j == 6 else cell.rjust(w)
-                               for j, (cell, w) in enumerate(zip(r, widths))).rstrip())
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    for k in cmp.only_old:
-        lines.append(f"only in old: {k[0]} at {_load_label(k[1], k[2])}")
-    for k in cmp.only_new:
-        lines.append(f"only in new: {k[0]} at {_load_label(k[1], k[2])}")
-    failed = [c for c in cmp.changes if c.failed]
-    lines.append(f"{len(failed)} threshold(s) crossed" if failed else "no threshold crossed")
-    return "\n".join(lines)
+            changes.append(Change(k[0], load_label(k[1], k[2]), "missing in new run", None, None, None,
+                                  failed=["a provider and load of the old run is missing"]))
+    return Comparison(changes, groups, only_old, only_new, notes, rule, not missing, threshold_only, limits)
 
 
 def to_json(cmp: Comparison) -> dict[str, Any]:
-    return {"failed": cmp.failed, "notes": cmp.notes,
-            "only_old": [list(k) for k in cmp.only_old], "only_new": [list(k) for k in cmp.only_new],
-            "changes": [{"provider": c.provider, "load": c.load, "figure": c.figure, "stat": c.stat,
-                         "old": c.old, "new": c.new, "change_pct": None if c.change is None else round(c.change, 2),
-                         "verdict": c.verdict, "failed": c.failed} for c in cmp.changes]}
+    def change(c: Change) -> dict[str, Any]:
+        ch = c.change
+        return {"provider": c.provider, "load": c.load, "figure": c.figure, "stat": c.stat, "old": c.old,
+                "new": c.new, "change_pct": None if ch is None else round(ch, 2),
+                "verdict": c.verdict, "p": None if c.judgement.p is None else round(c.judgement.p, 6),
+                "requests": list(c.n) if c.n else None, "failed": c.failed, "not_failed": c.passed}
+    return {"failed": cmp.failed, "rule": cmp.rule.text(), "alpha": cmp.rule.alpha,
+            "min_effect_pct": cmp.rule.min_effect_pct, "judged": cmp.judged, "threshold_only": cmp.threshold_only,
+            "notes": cmp.notes, "only_old": [list(k) for k in cmp.only_old], "only_new": [list(k) for k in cmp.only_new],
+            "summary": [{"provider": g.provider, "load": g.load, "requests": list(g.requests), "verdict": g.verdict,
+                         "worse": g.called("worse"), "better": g.called("better"),
+                         "figures": {col: None if c is None else {"old": c.old, "new": c.new, "verdict": c.verdict}
+                                     for (_, _, col), c in zip(SUMMARY, g.cells)}} for g in cmp.groups],
+            "changes": [change(c) for c in cmp.changes]}

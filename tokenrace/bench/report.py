@@ -23,6 +23,7 @@ import yaml
 from .. import __version__
 from .runner import BenchResult
 from .summary import csv_rows, summarize_records
+from .units import fmt
 
 FILES = ("records.jsonl", "summary.json", "summary.csv", "report.md", "report.html", "scenario.yaml",
          "environment.json")
@@ -98,7 +99,7 @@ def environment_doc(result: BenchResult) -> dict[str, Any]:
 # -- markdown ---------------------------------------------------------------------------------
 
 def _ms(v: Any) -> str:
-    return "–" if v is None else (f"{v:,.0f}" if v >= 1000 else f"{v:.1f}")
+    return fmt("e2e_ms", v)
 
 
 def _num(v: Any, nd: int = 1) -> str:
@@ -106,7 +107,17 @@ def _num(v: Any, nd: int = 1) -> str:
 
 
 def _pct(v: Any) -> str:
-    return "–" if v is None else f"{v * 100:.0f}%"
+    return fmt("error_rate", v)
+
+
+def cost_text(g: Mapping[str, Any]) -> str:
+    """Cost per 1,000 requests; ``~`` when it rests on estimated token counts."""
+    v = g.get("cost_per_1k_requests_usd")
+    return "–" if v is None else ("~" if g.get("cost_estimated") else "") + fmt("cost_per_1k_requests_usd", v)
+
+
+def priced(groups: Sequence[Mapping[str, Any]]) -> bool:
+    return any(g.get("cost_per_1k_requests_usd") is not None for g in groups)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right_from: int = 1) -> list[str]:
@@ -137,7 +148,7 @@ def step_label(kind: str | None, value: Any) -> str:
     return f"concurrency {value:g}" if kind == "concurrency" else f"rate {value:g}/s"
 
 
-def group_row(g: Mapping[str, Any], slo: bool) -> list[str]:
+def group_row(g: Mapping[str, Any], slo: bool, cost: bool = False) -> list[str]:
     f = g["figures"]
     row = [g["provider"], f"{g['ok']}/{g['requests']}", errors_text(g["errors"]),
            _ms(f["ttft_ms"]["p50"]), _ms(f["ttft_ms"]["p90"]), _ms(f["ttft_ms"]["p99"]),
@@ -145,6 +156,8 @@ def group_row(g: Mapping[str, Any], slo: bool) -> list[str]:
            _ms(f["e2e_ms"]["p50"]), _num(g["request_throughput"], 2), _num(g["output_tokens_per_s"])]
     if slo:
         row += [_num(g["goodput"], 2), _pct(g["goodput_ratio"])]
+    if cost:
+        row.append(cost_text(g))
     return row
 
 
@@ -152,25 +165,58 @@ GROUP_HEADER = ["Provider", "OK", "Errors", "TTFT p50", "TTFT p90", "TTFT p99", 
                 "tok/s p50", "E2E p50", "req/s", "out tok/s"]
 
 
-def markdown(doc: Mapping[str, Any]) -> str:
+def group_header(slo: bool, cost: bool) -> list[str]:
+    return GROUP_HEADER + (["goodput req/s", "met SLO"] if slo else []) + (["$/1k req"] if cost else [])
+
+
+def slo_text(slo: Mapping[str, float]) -> str:
+    return ", ".join(f"{k} {'≥' if k == 'tokens_per_s' else '≤'} {v:g}" for k, v in slo.items())
+
+
+COST_NOTE = ("$/1k req: what 1,000 such requests cost at the configured prices (USD); ~ when it rests on "
+             "estimated token counts.")
+
+
+def headline_md(doc: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """"Who won" per load step, by the noise rule (nothing with one provider)."""
+    from .headline import awards
+    from .noise import Rule
+
+    got = awards(doc, records)
+    if not got:
+        return []
+    steps = doc["scenario"]["steps"]
+    lines = ["## Who won", "", f"{Rule().contest()}", ""]
+    for step in steps:
+        mine = [a for a in got if a.step == step["step"]]
+        if mine:
+            if len(steps) > 1:
+                lines += [f"**{step_label(step['kind'], step['value']).capitalize()}**", ""]
+            lines += [f"- {a.title} ({a.stat_label}): " + (f"**{a.text()}**" if a.winner else a.text()) for a in mine]
+            lines.append("")
+    return lines
+
+
+def markdown(doc: Mapping[str, Any], records: Sequence[Mapping[str, Any]] = ()) -> str:
+    """report.md; with the run's ``records`` it opens with who won what."""
     sc, groups = doc["scenario"], doc["groups"]
-    slo = sc["slo"]
+    slo, cost = sc["slo"], priced(doc["groups"])
     lines = [f"# Benchmark: {doc['name']}", ""]
     if doc["partial"]:
         lines += ["> **Partial results**: the run was interrupted; only finished requests are counted.", ""]
     lines += [f"{plan_line(doc)} · {doc['started']} · {doc['tool']}", ""]
     if slo:
-        bounds = ", ".join(f"{k} {'≥' if k == 'tokens_per_s' else '≤'} {v:g}" for k, v in slo.items())
-        lines += [f"SLO (goodput counts requests meeting all): {bounds}", ""]
+        lines += [f"SLO (goodput counts requests meeting all): {slo_text(slo)}", ""]
     for w in doc["warnings"]:
         lines += [f"> ⚠ {w}", ""]
-    header = GROUP_HEADER + (["goodput req/s", "met SLO"] if slo else [])
+    lines += headline_md(doc, records)
+    header = group_header(bool(slo), cost)
     for step in sc["steps"]:
         mine = [g for g in groups if g["step"] == step["step"]]
         if not mine:
             continue
         lines += [f"## {step_label(step['kind'], step['value']).capitalize()}", ""]
-        lines += _table(header, [group_row(g, bool(slo)) for g in mine], right_from=1)
+        lines += _table(header, [group_row(g, bool(slo), cost) for g in mine], right_from=1)
         lines.append("")
     if len(sc["steps"]) > 1 and groups:
         kind = sc["steps"][0]["kind"]
@@ -190,7 +236,8 @@ def markdown(doc: Mapping[str, Any]) -> str:
               f"p50 {_ms(lag['p50_ms'])} ms, p99 {_ms(lag['p99_ms'])} ms, max {_ms(lag['max_ms'])} ms — {state}.",
               "", "Times in ms. TTFT: request sent → first answer token; ITL: gaps between content chunks "
               "(all requests pooled); tok/s: (output tokens − 1) / (last − first token); E2E: request sent → "
-              "stream end. Figures count successful requests; errors are counted apart.", ""]
+              "stream end. Figures count successful requests; errors are counted apart."
+              + (" " + COST_NOTE if cost else ""), ""]
     return "\n".join(lines)
 
 
@@ -218,7 +265,7 @@ def write_outputs(out_dir: str | Path, result: BenchResult, *, records_written: 
         wr = csv.writer(fh)
         wr.writerow(header)
         wr.writerows(rows)
-    (out / "report.md").write_text(markdown(doc), encoding="utf-8")
+    (out / "report.md").write_text(markdown(doc, result.records), encoding="utf-8")
     (out / "report.html").write_text(render_html(doc, result.records), encoding="utf-8")
     as_run = dict(result.scenario.as_run)
     if result.scenario.overrides:

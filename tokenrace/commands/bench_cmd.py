@@ -64,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
                                     console=console, history=not args.no_history))
     doc = outcome.summary
     from ..bench.report import markdown
-    print(markdown(doc))
+    print(markdown(doc, outcome.result.records))
     err.print(f"results written to {outcome.out_dir}/ (report.md, report.html, summary.json, records.jsonl)",
               markup=False, highlight=False, soft_wrap=True)
     if outcome.history:

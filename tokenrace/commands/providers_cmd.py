@@ -38,8 +38,10 @@ def main(args: argparse.Namespace) -> int:
 
 async def _main(args: argparse.Namespace) -> int:
     async with open_config(args.config) as cfg:
-        rows: list[dict[str, Any]] = [dict(p.public(), base_url=safe_url(p.base_url), available=p.unavailable is None,
-                                           problem=p.unavailable) for p in cfg.providers]
+        # the built-in simulator listens on a fresh loopback port each time: its URLs mean nothing to keep
+        rows: list[dict[str, Any]] = [dict(p.public(), base_url=None if cfg.builtin else safe_url(p.base_url),
+                                           available=p.unavailable is None, problem=p.unavailable)
+                                      for p in cfg.providers]
         results = None
         if args.check:
             async with HTTPClient() as client:
@@ -52,16 +54,21 @@ async def _main(args: argparse.Namespace) -> int:
         json.dump({"config": cfg.source or "built-in simulator", "providers": rows}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        _print(rows, cfg.source, args.check)
+        _print(rows, cfg.source, args.check, cfg.builtin)
     if results is not None:
         return 0 if all(r.status == "ok" for r in results.values()) else 1
     return 0
 
 
-def _print(rows: list[dict[str, Any]], source: str | None, check: bool) -> None:
+BUILTIN_TITLE = "providers from the built-in simulator (in-process, no keys needed)"
+
+
+def _print(rows: list[dict[str, Any]], source: str | None, check: bool, builtin: bool = False) -> None:
     console = Console()
-    t = Table(title=f"providers from {source or 'the built-in simulator'}", header_style="bold")
-    for col in ("Name", "Kind", "Model", "Base URL", "Ready" if not check else "Check", *(["TTFT"] if check else [])):
+    t = Table(title=BUILTIN_TITLE if builtin else f"providers from {source or 'the built-in simulator'}",
+              header_style="bold")
+    url = [] if builtin else ["Base URL"]
+    for col in ("Name", "Kind", "Model", *url, "Ready" if not check else "Check", *(["TTFT"] if check else [])):
         t.add_column(col)
     for row in rows:
         if check:
@@ -70,7 +77,7 @@ def _print(rows: list[dict[str, Any]], source: str | None, check: bool) -> None:
         else:
             state = Text("yes", style="green") if row["available"] else Text("no", style="red")
             extra = []
-        t.add_row(row["name"], row["kind"], row["model"], row["base_url"], state, *extra)
+        t.add_row(row["name"], row["kind"], row["model"], *([] if builtin else [row["base_url"]]), state, *extra)
     console.print(t)
     for row in rows:
         problem = row.get("error") if check else row["problem"]

@@ -50,9 +50,12 @@ def add_arguments(p: argparse.ArgumentParser, add_config) -> None:
                                    "generated and printed once on any other address)")
     p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                    help="allow browser pages of this origin (CORS), e.g. http://localhost:5173 (repeatable)")
-    p.add_argument("--max-prompt-chars", type=_positive(int), default=100_000, metavar="N")
-    p.add_argument("--max-providers", type=_positive(int), default=16, metavar="N", help="providers per run")
-    p.add_argument("--max-concurrent-runs", type=_positive(int), default=8, metavar="N")
+    p.add_argument("--max-prompt-chars", type=_positive(int), default=100_000, metavar="N",
+                   help="longest prompt accepted, in characters (default 100000)")
+    p.add_argument("--max-providers", type=_positive(int), default=16, metavar="N",
+                   help="most providers in one run (default 16)")
+    p.add_argument("--max-concurrent-runs", type=_positive(int), default=8, metavar="N",
+                   help="runs in progress at once; more are refused with 429 (default 8)")
     p.add_argument("--max-body-bytes", type=_positive(int), default=1024 * 1024, metavar="N",
                    help="largest request body (default 1 MiB); a larger one gets 413 at any size")
     p.add_argument("--max-runs-per-minute", type=_positive(float), default=30.0, metavar="N",

@@ -51,7 +51,10 @@ def main(args: argparse.Namespace) -> int:
                 from ..config.defaults import BUILTIN
                 unknown = sorted(set(args.provider) - {b[0] for b in BUILTIN})
                 if unknown:
-                    raise UsageError(f"unknown provider {', '.join(map(repr, unknown))}; the built-in simulator "
+                    from ..config.validate import suggest
+                    names = [b[0] for b in BUILTIN]
+                    named = ", ".join(repr(n) + suggest(n, names) for n in unknown)
+                    raise UsageError(f"unknown provider {named}; the built-in simulator "
                                      f"has {', '.join(b[0] for b in BUILTIN)}")
         source = LocalSource(args.config, providers=args.provider, db_path=args.db)
     params = {"max_tokens": args.max_tokens} if args.max_tokens else None

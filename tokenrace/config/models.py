@@ -204,5 +204,7 @@ class Config:
         unknown = [n for n in names if n not in known]
         if unknown:
             from ..errors import UsageError
-            raise UsageError(f"unknown provider {', '.join(map(repr, unknown))}; configured: {', '.join(sorted(known))}")
+            from .validate import suggest
+            named = ", ".join(repr(n) + suggest(n, sorted(known)) for n in unknown)
+            raise UsageError(f"unknown provider {named}; configured: {', '.join(sorted(known))}")
         return tuple(p for p in self.providers if p.name in names)

@@ -72,8 +72,11 @@ class RunManager:
     async def create(self, body: Any) -> RaceSession:
         request = validate(body, self.config, self.limits)
         if request.parent is not None:
-            if request.parent in self.runs:
-                raise RunError(409, f"run {request.parent!r} is still running; continue it when it has ended")
+            parent = self.runs.get(request.parent)
+            if parent is not None:
+                if parent.running:
+                    raise RunError(409, f"run {request.parent!r} is still running; continue it when it has ended")
+                await parent.wait()       # it sent `end` and is recording its answers: a moment
             request = with_history(request, await self.store.thread(request.parent))
         if self.closing:
             raise RunError(503, "the server is shutting down")
