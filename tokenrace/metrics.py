@@ -7,6 +7,7 @@ The one :class:`StreamAccumulator` folds events as they come; live figures and t
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Protocol, Sequence
@@ -31,18 +32,20 @@ def estimate_tokens(text: str) -> float:
     """
     if text.isascii():
         return len(text) / 4
-    n = 0.0
-    for ch in text:
-        o = ord(ch)
-        if o < 128:
-            n += 0.25
-        elif 0x2E80 <= o <= 0x9FFF or 0xAC00 <= o <= 0xD7AF or 0xF900 <= o <= 0xFAFF or 0x1F000 <= o <= 0x1FAFF:
-            n += 1.0
-        elif 0xFE00 <= o <= 0xFE0F or 0x1F3FB <= o <= 0x1F3FF or o == 0x200D:
-            pass   # variation selectors, skin tones, joiners ride on the emoji before them
-        else:
-            n += 0.5
-    return n
+    # counted with C-level passes, not a Python loop per character (each class is a multiple of
+    # 0.25, so the float sum is exact and equals the per-character sum)
+    total = len(text)
+    ascii_n = len(text.encode("ascii", "ignore"))
+    rest = _WIDE.sub("", text)
+    wide = total - len(rest)
+    silent = len(rest) - len(_SILENT.sub("", rest))
+    return ascii_n * 0.25 + wide * 1.0 + (total - ascii_n - wide - silent) * 0.5
+
+
+# one token each: CJK, Hangul, CJK compatibility, emoji; none: variation selectors, skin tones, joiners
+# (they ride on the emoji before them). Compiled at import (a few ms), never in the middle of a stream.
+_WIDE = re.compile("[\u2E80-\u9FFF\uAC00-\uD7AF\uF900-\uFAFF\U0001F000-\U0001FAFF]")
+_SILENT = re.compile("[\uFE00-\uFE0F\U0001F3FB-\U0001F3FF\u200D]")
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float | None:
@@ -123,12 +126,18 @@ class StreamResult:
     cost_estimated: bool | None = None    # True when the cost rests on estimated token counts
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # as asdict() gives it (fresh list and dict), without its recursive deep copy of every value
+        d = {name: getattr(self, name) for name in _RESULT_FIELDS}
+        d["itl_ms"], d["notices"] = dict(self.itl_ms), list(self.notices)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "StreamResult":
         names = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+_RESULT_FIELDS = tuple(StreamResult.__dataclass_fields__)
 
 
 @dataclass
@@ -177,8 +186,9 @@ class StreamAccumulator:
         self.attempts = 0
         self.http_status: int | None = None
         self.chunk_times: list[int] = []   # distinct arrival times of output-carrying chunks
-        self.est_tokens = 0.0
-        self.est_reasoning = 0.0           # estimated tokens of the reasoning text that was streamed
+        # token estimates, counted when asked for (most providers report usage: then never)
+        self._est_text = self._est_reasoning = 0.0
+        self._est_n_text = self._est_n_reasoning = 0
         self.input_tokens = self.output_tokens = self.reasoning_tokens = None
         self.cached_input_tokens: int | None = None
         self.reasoning_included = True
@@ -192,24 +202,25 @@ class StreamAccumulator:
     def add(self, ev: StreamEvent) -> None:
         if self.t_first_event is None:
             self.t_first_event = ev.t_ns
-        if isinstance(ev, (TextDelta, ReasoningDelta)):
-            if not ev.text:
+        cls = type(ev)                   # the read loop's path: one type test per kind, deltas first
+        if cls is TextDelta or cls is ReasoningDelta:
+            text = ev.text               # type: ignore[union-attr]
+            if not text:
                 return
             t = ev.t_ns
-            if isinstance(ev, TextDelta):
-                self.text_parts.append(ev.text)
+            if cls is TextDelta:
+                self.text_parts.append(text)
                 if self.t_first is None:
                     self.t_first = t
             else:
-                self.reasoning_parts.append(ev.text)
-                self.est_reasoning += estimate_tokens(ev.text)
+                self.reasoning_parts.append(text)
             if self.t_first_any is None:
                 self.t_first_any = t
                 self.status = "streaming"
-            if not self.chunk_times or self.chunk_times[-1] != t:
-                self.chunk_times.append(t)
+            ct = self.chunk_times
+            if not ct or ct[-1] != t:
+                ct.append(t)
             self.t_last = t
-            self.est_tokens += estimate_tokens(ev.text)
         elif isinstance(ev, Usage):
             for name in ("input_tokens", "output_tokens", "reasoning_tokens", "cached_input_tokens"):
                 v = getattr(ev, name)
@@ -237,6 +248,24 @@ class StreamAccumulator:
             self.error, self.error_kind = ev.message, ev.kind
             if ev.http_status is not None:
                 self.http_status = ev.http_status
+
+    @property
+    def est_reasoning(self) -> float:
+        """Estimated tokens of the reasoning text that was streamed."""
+        parts = self.reasoning_parts
+        if self._est_n_reasoning < len(parts):       # additive: count only what came since
+            self._est_reasoning += estimate_tokens("".join(parts[self._est_n_reasoning:]))
+            self._est_n_reasoning = len(parts)
+        return self._est_reasoning
+
+    @property
+    def est_tokens(self) -> float:
+        """Estimated tokens of everything streamed (answer and reasoning)."""
+        parts = self.text_parts
+        if self._est_n_text < len(parts):
+            self._est_text += estimate_tokens("".join(parts[self._est_n_text:]))
+            self._est_n_text = len(parts)
+        return self._est_text + self.est_reasoning
 
     # -- figures ---------------------------------------------------------------------------
     @property

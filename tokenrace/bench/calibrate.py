@@ -2,9 +2,14 @@
 
 The simulator timestamps every chunk right after writing it (``perf_counter_ns``, CLOCK_MONOTONIC on
 Linux, so the figures compare across processes on one machine). For each concurrency level we run
-closed-loop streams with tokenrace's engine, then the same number with a naive client (plain aiohttp
-that starts its clock before ``session.post()`` and stamps each chunk after ``json.loads``), and
-compare each client's figures with the truth:
+closed-loop streams with the floor (:mod:`.floor`: a raw Protocol that only stamps reads, the best a
+Python client can do here), with tokenrace's engine as ``bench`` runs it, and with a naive client
+(plain aiohttp that starts its clock before ``session.post()`` and stamps each chunk after
+``json.loads``). Each client runs in a process of its own (:mod:`.probe`), so its CPU per request is
+its whole process's (``os.wait4``, start-up included) and no client's work delays another's reads.
+Every figure is shown beside the floor's at the same level. Each client first sends one request that is
+not measured (as ``bench``'s warmup: a process's first-time costs are not the clock's error). Each
+client's figures against the truth:
 
 - TTFT error: measured TTFT - the simulator's TTFT (request received -> first answer chunk written).
   Includes the request's own trip and anything the client does before the request leaves.
@@ -13,27 +18,25 @@ compare each client's figures with the truth:
   simulator, i.e. measured TTFT - (truth first-chunk send time - our t_sent).
 
 Errors are reported as absolute values: median and p99 per level, with the event-loop lag seen meanwhile.
+CPU per request: the client process's user + system CPU over its requests, start-up included
+("whole"), and from ready-to-send to done ("steady").
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 
 import aiohttp
 
-from ..config.models import ProviderConfig, Timeouts
 from ..errors import UsageError
-from ..events import ReasoningDelta, TextDelta
 from ..metrics import NS_PER_MS, summarize
-from ..providers.http import HTTPClient
-from .runner import BenchRunner, LagMonitor
-from .scenario import LoadStep, PromptSpec, Scenario
 
 if TYPE_CHECKING:      # loaded only when the simulator runs in this process
     from ..simulator import Simulator
@@ -53,7 +56,7 @@ class Truth:
 
 @dataclass
 class CalRow:
-    client: str                            # tokenrace | naive
+    client: str                            # floor | tokenrace | naive | a peer
     concurrency: int
     requests: int
     matched: int                           # requests compared with a truth
@@ -62,6 +65,10 @@ class CalRow:
     to_received: dict[str, Any]            # the client's start of the request -> the simulator has it (ms)
     first_chunk_lag: dict[str, Any] | None
     lag: dict[str, Any]
+    cpu_ms: float | None = None            # CPU per request, whole process (start-up included)
+    cpu_steady_ms: float | None = None     # CPU per request, from ready to done
+    loop: str = ""                         # the client's event loop (uvloop, asyncio)
+    floor: dict[str, Any] = field(default_factory=dict)   # the floor's figures at this level, for beside
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -144,58 +151,75 @@ def _gap_errors(measured: Sequence[tuple[int, str]], truth: Truth) -> list[float
     return [((a[i + 1] - a[i]) - (s[i + 1] - s[i])) / NS_PER_MS for i in range(len(a) - 1)]
 
 
-async def _ours(sim: _Sim, client: HTTPClient, level: int, n: int) -> tuple[list, dict]:
-    prov = ProviderConfig(name="tokenrace", kind="openai", model="m", base_url=sim.base_url(), retries=0,
-                          timeout=Timeouts(connect=10, read=60, total=300))
-    sc = Scenario(name="calibrate", source="<calibrate>", base_dir=Path.cwd(),
-                  prompts=(PromptSpec(0, ({"role": "user", "content": PROMPT},), PROMPT, "<calibrate>"),),
-                  steps=(LoadStep(0, "concurrency", level),), repetitions=n, params={"max_tokens": 64})
-    got: list = []
-    runner = BenchRunner(sc, [prov], client, keep_events=True,
-                         on_record=lambda rec, acc, events: got.append((rec, acc, events)))
-    res = await runner.run()
-    return got, res.lag
+Measured = tuple[str, int, list, bool]      # (simulator request id, clock start ns, [(ns, text)], ok)
+Peer = Callable[[str, int, int], Awaitable["PeerRun"]]
 
 
-async def _naive(url: str, session: aiohttp.ClientSession, level: int, n: int) -> tuple[list, dict]:
-    body = {"model": "m", "messages": [{"role": "user", "content": PROMPT}], "stream": True, "max_tokens": 64}
-    out: list = []
+@dataclass
+class PeerRun:
+    """What a client measured at one level, and what it cost."""
 
-    async def one() -> None:
-        t0 = time.perf_counter_ns()             # the naive clock starts before session.post()
-        async with session.post(f"{url}/chat/completions", json=body) as resp:
-            rid, stamps = resp.headers.get("x-sim-request-id", ""), []
-            async for line in resp.content:
-                if not line.startswith(b"data:"):
-                    continue
-                data = line[5:].strip()
-                if data == b"[DONE]":
-                    break
-                obj = json.loads(data)
-                t = time.perf_counter_ns()      # ... and stamps after parsing
-                choices = obj.get("choices") or [{}]
-                text = (choices[0].get("delta") or {}).get("content")
-                if text:
-                    stamps.append((t, text))
-        out.append((rid, t0, stamps))
+    measured: list[Measured]
+    cpu_s: float | None = None             # whole process
+    steady_s: float | None = None
+    lag: dict[str, Any] = field(default_factory=dict)
+    loop: str = ""
 
-    lag = LagMonitor()
-    lag.start()
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)   # start-up reads compiled modules, as an installed tool does
+    return env
+
+
+async def probe(client: str, urls: Sequence[str], level: int, n: int, *, rounds: int = 1,
+                new_connections: bool = False, loop: str = "auto", warmup: int = 1, src: Path | None = None) -> PeerRun:
+    """Run one client in a process of its own (:mod:`.probe`); its CPU from ``os.wait4`` (whole process).
+    ``src``: another source tree of tokenrace to run (a before/after comparison)."""
+    fd, out = tempfile.mkstemp(prefix="tokenrace-probe-", suffix=".json")
+    os.close(fd)
+    cmd = [sys.executable, "-m", "tokenrace.bench.probe", client, *urls, "--level", str(level), "--requests", str(n),
+           "--rounds", str(rounds), "--loop", loop, "--warmup", str(warmup), "--out", out] + (["--new-connections"] if new_connections else [])
+
+    env = _child_env()
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+
+    def run() -> tuple[int, Any]:
+        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
+                                cwd=str(src or Path(__file__).resolve().parents[2]))
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)     # reaped here, with its rusage
+        return proc.returncode, usage
+
     try:
-        await _closed_loop(level, n, one)
+        code, usage = await asyncio.to_thread(run)
+        if code != 0:
+            raise RuntimeError(f"the {client} client exited with {code}")
+        doc = json.loads(Path(out).read_text())
     finally:
-        await lag.stop()
-    return out, lag.summary()
+        Path(out).unlink(missing_ok=True)
+    measured = [(rid, t0, [tuple(c) for c in chunks], ok) for rid, t0, chunks, ok in doc["requests"]]
+    return PeerRun(measured, usage.ru_utime + usage.ru_stime, doc["cpu_done_s"] - doc["cpu_ready_s"],
+                   doc["lag"], doc["loop"])
 
 
-async def _closed_loop(level: int, n: int, fn: Callable[[], Awaitable[None]]) -> None:
-    left = [n]
-
-    async def worker() -> None:
-        while left[0] > 0:
-            left[0] -= 1
-            await fn()
-    await asyncio.gather(*(worker() for _ in range(min(level, n))))
+def compare(client: str, level: int, run: PeerRun, truths: dict[str, Truth]) -> CalRow:
+    """One client's figures against the simulator's truth."""
+    ttft, itl, trip, first = [], [], [], []
+    for rid, t0, chunks, ok in run.measured:
+        tr = truths.get(rid)
+        if tr is None or not ok or tr.ttft_ns is None or not chunks:
+            continue
+        ttft.append(abs((chunks[0][0] - t0 - tr.ttft_ns) / NS_PER_MS))
+        trip.append((tr.t_received_ns - t0) / NS_PER_MS)
+        first.append(abs(chunks[0][0] - tr.chunks[0][0]) / NS_PER_MS)
+        itl += [abs(x) for x in _gap_errors(chunks, tr) or ()]
+    n = len(run.measured) or 1
+    return CalRow(client, level, len(run.measured), len(ttft), summarize(ttft), summarize(itl), summarize(trip),
+                  summarize(first), _lag(run.lag),
+                  None if run.cpu_s is None else round(run.cpu_s * 1000 / n, 3),
+                  None if run.steady_s is None else round(run.steady_s * 1000 / n, 3), run.loop)
 
 
 def _lag(d: dict) -> dict:
@@ -203,70 +227,66 @@ def _lag(d: dict) -> dict:
 
 
 async def calibrate(levels: Sequence[int] = (1, 16, 64), *, naive: bool = True, min_requests: int = 20,
-                    in_process: bool = False, progress: Callable[[str], None] | None = None) -> list[CalRow]:
-    """Rows per level (tokenrace, then naive); ``min_requests`` per level, at least twice the level."""
+                    in_process: bool = False, progress: Callable[[str], None] | None = None,
+                    floor_row: bool = False, peers: dict[str, Peer] | None = None) -> list[CalRow]:
+    """Rows per level (tokenrace, naive, then any ``peers``; the floor first with ``floor_row``), each with
+    the floor's figures beside it; ``min_requests`` per level and client, at least twice the level."""
     sim = _Sim(in_process)
     await sim.start()
     rows: list[CalRow] = []
     try:
-        async with HTTPClient() as client, aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0)) as session:     # no pool cap: only the clock differs
+        async with aiohttp.ClientSession() as session:
+            url = sim.base_url()
             for level in levels:
                 n = max(min_requests, 2 * level)
-                if progress:
-                    progress(f"concurrency {level}: {n} requests each client")
-                got, lag = await _ours(sim, client, level, n)
-                truths = await sim.truths(session)
-                ttft, itl, first, trip = [], [], [], []
-                for rec, acc, events in got:
-                    tr = truths.get(rec["request_id"])
-                    if tr is None or rec["status"] != "ok" or tr.ttft_ns is None or rec["ttft_ms"] is None:
-                        continue
-                    ttft.append(abs(rec["ttft_ms"] - tr.ttft_ns / NS_PER_MS))
-                    trip.append((tr.t_received_ns - acc.t_sent) / NS_PER_MS)
-                    first_answer = next(t for t, text in tr.chunks if text)
-                    first.append(abs(rec["ttft_ms"] - (first_answer - acc.t_sent) / NS_PER_MS))
-                    chunks = [(e.t_ns, e.text) for e in events if isinstance(e, (TextDelta, ReasoningDelta)) and e.text]
-                    itl += [abs(x) for x in _gap_errors(chunks, tr) or ()]
-                rows.append(CalRow("tokenrace", level, len(got), len(ttft), summarize(ttft), summarize(itl),
-                                   summarize(trip), summarize(first), _lag(lag)))
-                if not naive:
-                    continue
-                got_n, lag_n = await _naive(sim.base_url(), session, level, n)
-                truths = await sim.truths(session)
-                ttft, itl, trip = [], [], []
-                for rid, t0, stamps in got_n:
-                    tr = truths.get(rid)
-                    if tr is None or tr.ttft_ns is None or not stamps:
-                        continue
-                    ttft.append(abs((stamps[0][0] - t0 - tr.ttft_ns) / NS_PER_MS))
-                    trip.append((tr.t_received_ns - t0) / NS_PER_MS)
-                    itl += [abs(x) for x in _gap_errors(stamps, tr) or ()]
-                rows.append(CalRow("naive", level, len(got_n), len(ttft), summarize(ttft), summarize(itl),
-                                   summarize(trip), None, _lag(lag_n)))
+                clients: list[tuple[str, Peer]] = [("floor", lambda u, lv, k: probe("floor", [u], lv, k)),
+                                                   ("tokenrace", lambda u, lv, k: probe("tokenrace", [u], lv, k))]
+                if naive:
+                    clients.append(("naive", lambda u, lv, k: probe("naive", [u], lv, k)))
+                clients += list((peers or {}).items())
+                level_rows = []
+                for name, fn in clients:
+                    if progress:
+                        progress(f"concurrency {level}: {n} requests, {name}")
+                    await sim.truths(session)                 # drop whatever came before
+                    run = await fn(url, level, n)
+                    level_rows.append(compare(name, level, run, await sim.truths(session)))
+                floor = level_rows[0]
+                for r in level_rows:
+                    r.floor = {"ttft_p50": floor.ttft_err["p50"], "ttft_p99": floor.ttft_err["p99"],
+                               "cpu_ms": floor.cpu_ms, "cpu_steady_ms": floor.cpu_steady_ms}
+                rows += level_rows if floor_row else level_rows[1:]
     finally:
         await sim.stop()
     return rows
 
 
 def format_table(rows: Sequence[CalRow]) -> str:
-    """A markdown table: absolute errors in ms against the simulator's truth."""
+    """A markdown table: absolute errors in ms against the simulator's truth, each beside the floor's."""
     def f(v: Any) -> str:
         return "–" if v is None else f"{v:.2f}"
 
-    head = ("| concurrency | client | requests | TTFT err p50 | TTFT err p99 | ITL err p50 | ITL err p99 | "
-            "start→sim p50 | start→sim p99 | first-chunk lag p99 | loop lag p99 | loop lag max |")
-    lines = [head, "|" + "---:|---|" + "---:|" * 10]
+    def x(a: Any, b: Any) -> str:      # a ratio to the floor
+        return f" ({a / b:.1f}×)" if a is not None and b else ""
+
+    head = ("| concurrency | client | requests | TTFT err p50 (floor) | TTFT err p99 (floor) | ITL err p50 | ITL err p99 | "
+            "start→sim p50 | first-chunk lag p99 | loop lag p99 | CPU/request whole (floor) | CPU/request steady |")
+    lines = [head, "|---:|---|" + "---:|" * 10]
     for r in rows:
+        fl = r.floor or {}
         fc = f(r.first_chunk_lag["p99"]) if r.first_chunk_lag else "–"
-        lines.append(f"| {r.concurrency} | {r.client} | {r.matched}/{r.requests} | {f(r.ttft_err['p50'])} | "
-                     f"{f(r.ttft_err['p99'])} | {f(r.itl_err['p50'])} | {f(r.itl_err['p99'])} | "
-                     f"{f(r.to_received['p50'])} | {f(r.to_received['p99'])} | {fc} | "
-                     f"{f(r.lag['p99_ms'])} | {f(r.lag['max_ms'])} |")
+        lines.append(f"| {r.concurrency} | {r.client} | {r.matched}/{r.requests} | "
+                     f"{f(r.ttft_err['p50'])} ({f(fl.get('ttft_p50'))}) | {f(r.ttft_err['p99'])} ({f(fl.get('ttft_p99'))}) | "
+                     f"{f(r.itl_err['p50'])} | {f(r.itl_err['p99'])} | {f(r.to_received['p50'])} | {fc} | "
+                     f"{f(r.lag['p99_ms'])} | {f(r.cpu_ms)} ({f(fl.get('cpu_ms'))}){x(r.cpu_ms, fl.get('cpu_ms'))} | "
+                     f"{f(r.cpu_steady_ms)}{x(r.cpu_steady_ms, fl.get('cpu_steady_ms'))} |")
     lines += ["", "All in ms. TTFT err, ITL err: |measured - truth|; truth TTFT = the simulator's request received -> "
-              "first answer chunk written, truth ITL = each gap between chunks as written. start→sim: the "
-              "client's TTFT clock start (ours: request sent; naive: before session.post()) -> the simulator "
-              "has the request. first-chunk lag: our first-answer timestamp - that chunk's write time. "
-              "loop lag: the client's event-loop lag meanwhile. naive = plain aiohttp, clock started before "
-              "session.post(), chunks stamped after json.loads."]
+              "first answer chunk written, truth ITL = each gap between chunks as written. (floor): the floor "
+              "client's figure at the same level, measured in the same run (a raw asyncio Protocol that only "
+              "stamps reads: the best a Python client does on this machine). start→sim: the client's TTFT clock "
+              "start (ours: request sent; naive: before session.post()) -> the simulator has the request. "
+              "first-chunk lag: first content chunk stamped - that chunk's write time. loop lag: the client's "
+              "event-loop lag meanwhile. CPU/request: the client process's user+system CPU per request, whole "
+              "process with start-up (os.wait4), and steady (ready to done); each client in a process of its own. "
+              "naive = plain aiohttp, clock started before session.post(), chunks stamped after json.loads."]
     return "\n".join(lines)

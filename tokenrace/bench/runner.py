@@ -16,7 +16,7 @@ import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 from ..config.models import ProviderConfig
 from ..events import Headers, StreamEvent
@@ -25,15 +25,39 @@ from ..providers.http import HTTPClient
 from ..providers.stream import stream_provider
 from ..request import ChatRequest
 from ..secrets import Redactor
+from .loop import LAG_INTERVAL_S, LAG_WARN_P99_MS, LagMonitor
 from .scenario import LoadStep, PromptSpec, Scenario
 from .summary import slo_ok
 
 log = logging.getLogger("tokenrace.bench")
+T = TypeVar("T")
 
-LAG_INTERVAL_S = 0.02
-LAG_WARN_P99_MS = 10.0        # above this the client's own delay distorts TTFT/ITL noticeably
 
 RecordHook = Callable[[dict, StreamAccumulator, "list[StreamEvent] | None"], None]
+StepGate = Callable[[LoadStep], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class Share:
+    """This process's part of the plan when ``load.workers`` splits it over ``count`` processes.
+
+    The plan (the seeded job order, the seeded Poisson arrivals) is the same whatever the count;
+    job ``i`` of a closed-loop step belongs to slot ``i % C`` of the ``C`` slots, and slot ``s`` to
+    worker ``s % count``, so the workers' concurrencies add up to ``C`` exactly; arrival ``i`` of a
+    rate step belongs to worker ``i % count``.
+    """
+
+    index: int
+    count: int
+
+    def slots(self, concurrency: int) -> int:
+        return len(range(self.index, concurrency, self.count))
+
+    def concurrency_jobs(self, jobs: Sequence[T], concurrency: int) -> list[T]:
+        return [j for i, j in enumerate(jobs) if (i % concurrency) % self.count == self.index]
+
+    def owns_arrival(self, i: int) -> bool:
+        return i % self.count == self.index
 
 
 @dataclass(frozen=True)
@@ -57,46 +81,6 @@ class GroupStats:
         return percentile(sorted(values), 50) if values else None
 
 
-class LagMonitor:
-    """An asyncio task that sleeps a fixed interval and records by how much it overslept."""
-
-    def __init__(self, interval_s: float = LAG_INTERVAL_S) -> None:
-        self.interval_s = interval_s
-        self.samples: list[tuple[int, float]] = []     # (perf_counter_ns at wake-up, lag ms)
-        self._task: asyncio.Task | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="tokenrace-lag-monitor")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-
-    async def _loop(self) -> None:
-        want_ns = int(self.interval_s * 1e9)
-        while True:
-            t0 = time.perf_counter_ns()
-            await asyncio.sleep(self.interval_s)
-            t1 = time.perf_counter_ns()
-            self.samples.append((t1, max(0, t1 - t0 - want_ns) / NS_PER_MS))
-
-    def summary(self, windows: Sequence[tuple[int, int]] | None = None) -> dict[str, Any]:
-        """Lag figures over the samples taken inside ``windows`` (perf_counter_ns pairs; None: all)."""
-        vals = [lag for t, lag in self.samples if windows is None or any(a <= t <= b for a, b in windows)]
-        s = summarize(vals)
-        return {"interval_ms": self.interval_s * 1000, "samples": s["count"], "p50_ms": s["p50"],
-                "p99_ms": s["p99"], "max_ms": s["max"],
-                "saturated": bool(vals) and (s["p99"] or 0) > LAG_WARN_P99_MS}
-
-    def recent_p99(self, n: int = 50) -> float | None:
-        vals = sorted(lag for _, lag in self.samples[-n:])
-        return percentile(vals, 99) if vals else None
-
-
 @dataclass
 class BenchResult:
     scenario: Scenario
@@ -116,7 +100,9 @@ class BenchRunner:
     def __init__(self, scenario: Scenario, providers: Sequence[ProviderConfig], client: HTTPClient, *,
                  defaults: dict[str, Any] | None = None, keep_warmup: bool = False,
                  on_record: RecordHook | None = None, keep_events: bool = False,
-                 lag_interval_s: float = LAG_INTERVAL_S, redactor: Redactor | None = None) -> None:
+                 lag_interval_s: float = LAG_INTERVAL_S, redactor: Redactor | None = None,
+                 share: Share | None = None, step_gate: StepGate | None = None,
+                 lag_warn_ms: float = LAG_WARN_P99_MS, t0: tuple[int, float] | None = None) -> None:
         names = [p.name for p in providers]
         if not providers or len(set(names)) != len(names):
             raise ValueError("a bench needs at least one provider and unique provider names")
@@ -130,7 +116,11 @@ class BenchRunner:
         self.records: list[dict] = []
         self.results: list[StreamResult] = []
         self.stats: dict[tuple[str, int], GroupStats] = {}
-        self.lag = LagMonitor(lag_interval_s)
+        self.lag = LagMonitor(lag_interval_s, lag_warn_ms)
+        # a worker process: its part of the plan, and the parent's go (a common start) before each step
+        self.share, self.step_gate = share, step_gate
+        self.lag_warn_ms = lag_warn_ms
+        self._step_start_ns: int | None = None
         self.step: LoadStep | None = None
         self.stopping = False
         self._task: asyncio.Task | None = None
@@ -138,6 +128,7 @@ class BenchRunner:
         self._step_start: int | None = None
         self.t0_ns = time.perf_counter_ns()
         self.t0_wall = time.time()
+        self._t0 = t0                   # a worker: the parent's (perf_counter_ns, wall) so records line up
 
     def _messages(self, p: PromptSpec) -> tuple[dict, ...]:
         if self.sc.system and not any(m.get("role") == "system" for m in p.messages):
@@ -154,7 +145,7 @@ class BenchRunner:
             self._task.cancel()
 
     async def run(self) -> BenchResult:
-        self.t0_ns, self.t0_wall = time.perf_counter_ns(), time.time()
+        self.t0_ns, self.t0_wall = self._t0 or (time.perf_counter_ns(), time.time())
         for step in self.sc.steps:
             for p in self.providers:
                 self.stats[(p.name, step.index)] = GroupStats(self.sc.requests_per_step())
@@ -174,9 +165,10 @@ class BenchRunner:
         return self.result()
 
     async def _run_all(self) -> None:
-        if self.sc.warmup:
+        if self.sc.warmup and (self.share is None or self.share.index == 0):    # as with one process
             await asyncio.gather(*(self._warmup(p) for p in self.providers))
         for step in self.sc.steps:
+            self._step_start_ns = await self.step_gate(step) if self.step_gate is not None else None
             self.step, self._step_start = step, time.perf_counter_ns()
             await asyncio.gather(*(self._provider_step(p, step) for p in self.providers))
             self._step_windows.append((self._step_start, time.perf_counter_ns()))
@@ -195,26 +187,46 @@ class BenchRunner:
             await self._request(p, Job(prompts[i % len(prompts)], i, warmup=True), None, time.perf_counter_ns())
 
     async def _provider_step(self, p: ProviderConfig, step: LoadStep) -> None:
-        jobs = deque(self.jobs(step))
+        plan = self.jobs(step)
         if step.kind == "concurrency":
+            slots = int(step.value)
+            if self.share is not None:
+                plan, slots = self.share.concurrency_jobs(plan, slots), self.share.slots(slots)
+            jobs = deque(plan)
+
             async def worker() -> None:
                 while jobs:
                     await self._request(p, jobs.popleft(), step, time.perf_counter_ns())
-            await asyncio.gather(*(worker() for _ in range(min(int(step.value), len(jobs)))))
+            tasks = []
+            try:
+                for _ in range(min(slots, len(jobs))):
+                    tasks.append(asyncio.create_task(worker()))
+                    # one loop turn between slots: 256 requests starting at once would otherwise hold the
+                    # loop (and every read and timer on it) for the time of all their set-ups together
+                    await asyncio.sleep(0)
+                await asyncio.gather(*tasks)
+            finally:
+                for t in tasks:
+                    t.cancel()
             return
+        # every worker draws the whole seeded plan and keeps its own arrivals: the union is the plan
         rng = random.Random(f"{self.sc.seed}:arrivals:{step.index}:{p.name}")
         loop = asyncio.get_running_loop()
         start_loop, start_ns = loop.time(), time.perf_counter_ns()
+        if self._step_start_ns is not None:          # the parent's common start (perf_counter is system-wide)
+            start_ns = self._step_start_ns
+            start_loop += (start_ns - time.perf_counter_ns()) / 1e9
         offset, tasks = 0.0, []
         try:
-            while jobs:
+            for i, job in enumerate(plan):
                 offset += rng.expovariate(step.value)
+                if self.share is not None and not self.share.owns_arrival(i):
+                    continue
                 delay = start_loop + offset - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
                 # the request was wanted at its arrival time: a late wake-up shows as queue_ms
-                tasks.append(asyncio.create_task(
-                    self._request(p, jobs.popleft(), step, start_ns + int(offset * 1e9))))
+                tasks.append(asyncio.create_task(self._request(p, job, step, start_ns + int(offset * 1e9))))
             await asyncio.gather(*tasks)
         finally:
             for t in tasks:
@@ -285,6 +297,8 @@ class BenchRunner:
         rec["itl_gaps_ms"] = [round(g, 3) for g in acc.itl_gaps_ms()]
         rec["text_chars"], rec["reasoning_chars"] = len(text), len(reasoning)
         rec["slo_ok"] = slo_ok(rec, self.sc.slo) if self.sc.slo else None
+        if self.share is not None:
+            rec["worker"] = self.share.index
         return rec
 
     # -- result -----------------------------------------------------------------------------
@@ -295,17 +309,24 @@ class BenchRunner:
         lag = self.lag.summary(windows)      # measured steps only: warmup and start-up excluded
         step_lag = [dict(self.lag.summary([w]), step=i) for i, w in enumerate(windows)]
         warnings = []
-        if lag["saturated"]:
+        if lag["saturated"] and self.share is None:      # a worker's is reported by the parent, naming it
             warnings.append(f"the client's event loop lagged: p99 {lag['p99_ms']:.1f} ms (max {lag['max_ms']:.1f} ms)"
-                            f" > {LAG_WARN_P99_MS:g} ms, so TTFT and ITL may be overstated by up to that much. "
+                            f" > {self.lag_warn_ms:g} ms, so TTFT and ITL may be overstated by up to that much. "
                             f"The machine was busy, or the load is more than this client can drive: lower it or "
                             f"use a faster machine.")
-        for p in self.providers:
-            mine = [r for r in self.records if r["provider"] == p.name and not r["warmup"]]
-            if mine and all(r["status"] != "ok" for r in mine):
-                warnings.append(f"{p.name}: every request failed (first error: {mine[0]['error']})")
-            if any(r["token_source"] == "estimate" and r["status"] == "ok" for r in mine):
-                warnings.append(f"{p.name}: no usage reported; token counts and tokens/s are estimates")
+        warnings += record_warnings(self.providers, self.records)
         return BenchResult(self.sc, [p.public() for p in self.providers], list(self.records), list(self.results),
                            lag, step_lag,
                            self.stopping, self.t0_wall, time.time(), warnings)
+
+
+def record_warnings(providers: Sequence[ProviderConfig], records: Sequence[dict]) -> list[str]:
+    """What the records say about each provider: every request failed; token counts are estimates."""
+    out = []
+    for p in providers:
+        mine = [r for r in records if r["provider"] == p.name and not r["warmup"]]
+        if mine and all(r["status"] != "ok" for r in mine):
+            out.append(f"{p.name}: every request failed (first error: {mine[0]['error']})")
+        if any(r["token_source"] == "estimate" and r["status"] == "ok" for r in mine):
+            out.append(f"{p.name}: no usage reported; token counts and tokens/s are estimates")
+    return out

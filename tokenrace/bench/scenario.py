@@ -32,6 +32,7 @@ PROFILE_FIELDS = ("name", "kind", "model", "retries", "ttft_ms", "itl_ms", "jitt
                   "answer_tokens", "reasoning_tokens", "seed", "text", "usage", "fault")
 FAULT_FIELDS = ("kind", "after_tokens", "rate", "retry_after_s", "stall_s", "drip_ms")
 MAX_CONCURRENCY = 4096
+MAX_WORKERS = 64
 SIM_KINDS = ("openai", "anthropic", "gemini", "zhipu", "ollama")
 
 
@@ -78,6 +79,7 @@ class Scenario:
     repetitions: int = 1
     slo: dict[str, float] = field(default_factory=dict)
     seed: int = 0
+    workers: int | str = 1                             # load.workers: processes that share the plan, or "auto"
     as_run: dict[str, Any] = field(default_factory=dict)   # for scenario.yaml: overrides applied, keys masked
     overrides: tuple[str, ...] = ()
 
@@ -150,7 +152,7 @@ class _Parser(PromptsParser):
         name = self.safe_name(self.nonempty_text(top, "name", "", stem), top.line_of("name"), "name",
                               " (it names the output folder)")
         sc = Scenario(name=name, source=self.source, base_dir=self.base_dir, prompts=self.prompts(top),
-                      steps=self.load(top))
+                      steps=self.load(top), workers=self.workers(top))
         self.sources(top, sc)
         sc.system = self.nonempty_text(top, "system", "")
         if top.get("params") is not None:
@@ -266,8 +268,10 @@ class _Parser(PromptsParser):
         if top.get("load") is None:
             return (LoadStep(0, "concurrency", 1),)
         m = self.mapping(top["load"], top.line_of("load"), "load")
-        self.check_keys(m, LOAD_KINDS, "load")
+        self.check_keys(m, LOAD_KINDS + ("workers",), "load")
         kinds = [k for k in LOAD_KINDS if k in m]
+        if not kinds and "workers" in m:
+            return (LoadStep(0, "concurrency", 1),)
         if len(kinds) != 1:
             raise self.fail("give exactly one of concurrency (closed loop) or rate (Poisson arrivals, req/s)",
                             m.line, "load")
@@ -286,6 +290,18 @@ class _Parser(PromptsParser):
                 value = self.number(x, xl, where, lo=0, lo_open=True, hi=100_000)
             steps.append(LoadStep(i, kind, value))
         return tuple(steps)
+
+    def workers(self, top: MarkedDict) -> int | str:
+        m = top.get("load")
+        if not isinstance(m, MarkedDict) or m.get("workers") is None:
+            return 1
+        v, line = m["workers"], m.line_of("workers")
+        if v == "auto":
+            return "auto"
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise self.fail(f"must be a number of worker processes (1..{MAX_WORKERS}) or auto, got {v!r}",
+                            line, "load.workers")
+        return self.integer(v, line, "load.workers", lo=1, hi=MAX_WORKERS)
 
     def slo(self, top: MarkedDict) -> dict[str, float]:
         if top.get("slo") is None:

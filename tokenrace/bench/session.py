@@ -20,6 +20,7 @@ from ..store import RunStore
 from .report import RecordWriter, write_outputs
 from .runner import BenchResult, BenchRunner
 from .scenario import Scenario, sim_provider_configs
+from .workers import WorkerPool, resolve_workers
 
 log = logging.getLogger("tokenrace.bench")
 
@@ -79,14 +80,23 @@ async def run_bench(sc: Scenario, out_dir: str | Path, *, config_path: str | Non
     async with scenario_config(sc, config_path) as cfg:
         providers = select_providers(sc, cfg)
         writer = RecordWriter(out)
+        workers = resolve_workers(sc)
         try:
-            async with HTTPClient() as client:
-                runner = BenchRunner(sc, providers, client, defaults=cfg.defaults, keep_warmup=keep_warmup,
-                                     on_record=lambda rec, acc, ev: writer.write(rec), redactor=cfg.redactor)
+            if sc.workers == 1:
+                async with HTTPClient() as client:
+                    runner: BenchRunner | WorkerPool = BenchRunner(
+                        sc, providers, client, defaults=cfg.defaults, keep_warmup=keep_warmup,
+                        on_record=lambda rec, acc, ev: writer.write(rec), redactor=cfg.redactor)
+                    if on_runner is not None:
+                        on_runner(runner)
+                    result = await _drive(runner, console, handle_sigint)
+            else:       # worker processes measure; this one serves an in-process simulator and writes files
+                runner = WorkerPool(sc, providers, workers, defaults=cfg.defaults, keep_warmup=keep_warmup,
+                                    on_record=lambda rec, acc, ev: writer.write(rec), redactor=cfg.redactor)
                 if on_runner is not None:
                     on_runner(runner)
                 result = await _drive(runner, console, handle_sigint)
-                result.config_source = cfg.source or "built-in simulator"
+            result.config_source = cfg.source or "built-in simulator"
         finally:
             writer.close()
     summary = write_outputs(out, result, records_written=True)
@@ -94,7 +104,7 @@ async def run_bench(sc: Scenario, out_dir: str | Path, *, config_path: str | Non
     return BenchOutcome(result, summary, out, run_id, stored)
 
 
-async def _drive(runner: BenchRunner, console: Any, handle_sigint: bool) -> BenchResult:
+async def _drive(runner: "BenchRunner | WorkerPool", console: Any, handle_sigint: bool) -> BenchResult:
     loop = asyncio.get_running_loop()
     installed = False
     if handle_sigint:
@@ -106,7 +116,7 @@ async def _drive(runner: BenchRunner, console: Any, handle_sigint: bool) -> Benc
     view_task = None
     if console is not None:
         from .progress import ProgressView
-        view_task = asyncio.create_task(ProgressView(runner, console).run())
+        view_task = asyncio.create_task(ProgressView(runner, console).run())   # type: ignore[arg-type]
     try:
         return await runner.run()
     finally:

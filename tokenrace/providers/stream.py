@@ -136,6 +136,11 @@ async def _read_stream(resp: aiohttp.ClientResponse, adapter: Adapter, out: Emit
         body = out.clean(await read_error_body(resp))
         out.fail(f"answered with application/json instead of a stream: {short(body, 200)}", "protocol")
         return
+    conn = resp.connection
+    if conn is not None and conn.protocol is not None:
+        # the idle watch below is the read timeout from here on (it counts events, a stricter test than
+        # aiohttp's bytes): without aiohttp's own, no timer is re-armed on every chunk received
+        conn.protocol.read_timeout = None
     frames = frames_for(adapter, out.red if out.red else None)
     feed, parse = frames.feed, frames.parse
     broken = partial = False
@@ -198,6 +203,10 @@ async def _end(verdict: Done | StreamError, t: int, resp: aiohttp.ClientResponse
 
 async def _drain(resp: aiohttp.ClientResponse) -> None:
     """Read what follows the terminal event so the connection can go back to the pool."""
+    content = resp.content
+    if content.at_eof():          # the body's end came with the terminal event: nothing to wait for
+        resp.release()
+        return
     try:
         async with asyncio.timeout(1.0):
             await resp.read()
