@@ -24,6 +24,10 @@ from rich.console import Console
 from tokenrace.metrics import LiveFigures
 from tokenrace.render import display_text, live_table
 from tokenrace.simulator import Profile, Simulator
+from tokenrace.tui.app import TokenraceApp
+from tokenrace.tui.client import LocalSource
+
+from tests.tui import sim_config, until
 
 SAMPLES = {
     "zwj family": "👨‍👩‍👧‍👦", "zwj kiss": "👩‍❤️‍💋‍👨", "zwj + skin tone": "👩🏾‍💻", "skin tone": "👍🏽",
@@ -101,6 +105,28 @@ def test_a_real_terminal_draws_what_rich_measured(tmp_path):
     finally:
         subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True)
     assert drawn == {k: cell_len(v) for k, v in texts.items()}
+
+
+# ---------------------------------------------------------------------------------------- the TUI's screen
+async def test_pane_borders_stay_put_with_emoji_sequences():
+    """Every line of the screen is exactly the terminal's width, measured per code point too."""
+    profiles = (Profile("emoji", ttft_ms=10, itl_ms=2, text=MIXED), Profile("plain", ttft_ms=10, itl_ms=2,
+                                                                             text="Nothing special here."))
+    app = TokenraceApp(LocalSource(config_factory=sim_config(profiles), record=False, metrics_interval=0.05))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(lambda: app.ready, pilot=pilot)
+        app.main.prompt.insert("emoji please 👨‍👩‍👧‍👦")
+        app.main.prompt.action_submit()
+        await until(lambda: app.state.status == "done", pilot=pilot)
+        await pilot.pause()
+        assert app.state.providers["emoji"].text == MIXED                 # kept as sent (copy, export)
+        assert app.main.pane("emoji").answer.source == display_text(MIXED)
+        lines = ["".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips()]
+        assert any("👨👩👧👦" in line for line in lines)                   # the answer is on screen,
+        assert any("🧑💻 done." in line for line in lines)                   # to its last word
+        assert any("turn 1 › emoji please 👨👩👧👦" in line for line in lines)
+        for line in lines:
+            assert cell_len(line) == per_code_point(line) == 80, line
 
 
 # ---------------------------------------------------------------------------------------- tokenrace run

@@ -29,6 +29,7 @@ class RunStarted:
     providers: tuple[dict[str, Any], ...]
     params: dict[str, Any] = field(default_factory=dict)
     replay: bool = False          # True: a finished run read back from history
+    parent: str | None = None     # the run it follows up (the previous turn of its conversation)
 
 
 @dataclass(frozen=True)
