@@ -144,15 +144,16 @@ def _follow(engine: EngineThread, session: RaceSession, done: Any, inbox: "queue
     """Until the session is over: fold its messages into the live view; Ctrl+C stops the race."""
     live = Live(view.table() if view else "", console=console, auto_refresh=False, transient=True) if view else None
     with live if live is not None else contextlib.nullcontext():
-        while True:
+        ended = False
+        while not ended:
             try:
-                msg = inbox.get(timeout=REFRESH_S)
-                if view is not None:
-                    view.add(msg)
-                    while not inbox.empty():
-                        view.add(inbox.get_nowait())
-                if isinstance(msg, RunEnd):
-                    break
+                batch = [inbox.get(timeout=REFRESH_S)]
+                while not inbox.empty():          # all that came while drawing (the end may be among it)
+                    batch.append(inbox.get_nowait())
+                for msg in batch:
+                    if view is not None:
+                        view.add(msg)
+                    ended = ended or isinstance(msg, RunEnd)
             except queue.Empty:
                 pass
             except KeyboardInterrupt:                 # Ctrl+C: stop, keep what arrived
