@@ -179,3 +179,22 @@ async def test_system_prompt_is_sent_and_can_be_cleared():
         assert "system" not in app.params
         await ask(pilot, PROMPT3)
         assert received(sims[0], "alpha", PROMPT3) == [("user", PROMPT3)]
+
+
+async def test_rerun_after_opening_a_conversation_repeats_its_last_turn(tmp_path):
+    app = conv_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        first = await ask(pilot, PROMPT)
+        second = await ask(pilot, PROMPT2)
+        await pilot.press("ctrl+n")
+        await ask(pilot, PROMPT3)
+        await pilot.press("ctrl+l")
+        await until(lambda: isinstance(app.screen, HistoryScreen), pilot=pilot)
+        app.screen.query_one("#history-table").move_cursor(row=1)
+        await pilot.press("enter")
+        await until(lambda: app.screen.id == "main" and app.state.run_id == second and app.state.status == "done",
+                    pilot=pilot)
+        await pilot.press("ctrl+r")
+        await until(lambda: app.state.run_id not in (first, second) and app.state.status == "done", pilot=pilot)
+        assert app.state.prompt == PROMPT2 and app.state.parent == first
+        assert [t.run_id for t in app.turns] == [first]

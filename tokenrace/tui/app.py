@@ -12,6 +12,7 @@ failed to start never becomes a turn.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, AsyncGenerator, Iterable
@@ -35,6 +36,15 @@ from .widgets.prompt_input import PromptInput
 
 
 NEW_PROMPT = "Type a prompt — Enter runs it, Shift+Enter or Ctrl+J adds a line"
+
+
+async def _with_turns(stream: AsyncGenerator[RaceMessage, None],
+                      turns: tuple[Turn, ...]) -> AsyncGenerator[RaceMessage, None]:
+    """``stream`` with the conversation's earlier ``turns`` on its ``RunStarted`` (they travel with the
+    messages: the worker may read a replay to its end before the app handles the first message)."""
+    async with contextlib.aclosing(stream):
+        async for msg in stream:
+            yield dataclasses.replace(msg, turns=turns) if isinstance(msg, RunStarted) else msg
 
 
 class RaceUpdate(Message):
@@ -71,7 +81,6 @@ class TokenraceApp(App):
         self.last_prompt: str | None = None
         self._last_parent: str | None = None   # what the last prompt followed up (Ctrl+R runs it the same way)
         self.turns: list[Turn] = []            # the conversation's turns before the run on screen
-        self._opened_turns: list[Turn] | None = None   # turns of a conversation being opened from history
         self._status_text = ""
         self.connection = ""              # remote: "" (fine) or what the status bar says while reconnecting
         self.reconnects = 0
@@ -229,8 +238,9 @@ class TokenraceApp(App):
 
     def _take_turns(self, msg: RunStarted) -> None:
         """The conversation's earlier turns for the run that starts (before ``state`` becomes it)."""
-        if self._opened_turns is not None:               # opened from history: its thread, read back
-            self.turns, self._opened_turns = self._opened_turns, None
+        if msg.turns is not None:                          # opened from history: its thread, read back
+            self.turns = list(msg.turns)
+            self.last_prompt, self._last_parent = msg.prompt, msg.parent     # Ctrl+R: this turn again
         elif not msg.parent:
             self.turns = []
         elif msg.parent == self.state.run_id:             # a follow-up of the run on screen
@@ -360,9 +370,8 @@ class TokenraceApp(App):
         except Exception as e:             # an older server without threads: the run alone
             self.notify(f"Cannot read the conversation: {e}", severity="warning")
             runs = []
-        self._opened_turns = [Turn.from_run(r) for r in runs[:-1]] if runs and runs[-1].get("id") == run_id else []
-        self._last_parent = None
-        await self._consume(self.source.open_run(run_id))
+        turns = tuple(Turn.from_run(r) for r in runs[:-1]) if runs and runs[-1].get("id") == run_id else ()
+        await self._consume(_with_turns(self.source.open_run(run_id), turns))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
