@@ -117,7 +117,7 @@ async def test_pane_borders_stay_put_with_emoji_sequences():
         await until(lambda: app.ready, pilot=pilot)
         app.main.prompt.insert("emoji please 👨‍👩‍👧‍👦")
         app.main.prompt.action_submit()
-        await until(lambda: app.state.status == "done", pilot=pilot)
+        await until(lambda: app.shown_end == app.state.run_id != "", pilot=pilot, what="the run's end on screen")
         await pilot.pause()
         assert app.state.providers["emoji"].text == MIXED                 # kept as sent (copy, export)
         assert app.main.pane("emoji").answer.source == display_text(MIXED)

@@ -8,7 +8,7 @@ import pytest
 
 from tokenrace.config.models import Price
 from tokenrace.render import fmt_cost
-from tokenrace.simulator import Profile
+from tokenrace.simulator import Fault, Profile
 from tokenrace.tui.app import TokenraceApp
 from tokenrace.tui.client import LocalSource
 from tokenrace.tui.widgets.pane_grid import View, columns_in_view
@@ -37,7 +37,10 @@ def footer_tokens(pane) -> str:
 
 
 async def test_footers_and_table_show_the_same_figures_at_every_moment():
-    profiles = tuple(Profile(f"p{i}", ttft_ms=10 + 5 * i, itl_ms=15 + 3 * i, text=LONG) for i in range(4))
+    # p0 pauses 2 s mid-answer (its figures keep moving: elapsed time, rate): streams are seen running
+    # however slowly a loaded machine runs this loop
+    profiles = (Profile("p0", ttft_ms=10, itl_ms=10, text=LONG, fault=Fault("stall", after_tokens=12, stall_s=2.0)),
+                *(Profile(f"p{i}", ttft_ms=10 + 5 * i, itl_ms=15 + 3 * i, text=LONG) for i in range(1, 4)))
     app = app_for(profiles)
     async with app.run_test(size=(160, 40)) as pilot:
         await start(pilot)

@@ -61,7 +61,8 @@ async def test_screenshot(size, name, tmp_path):
             before = app.state.run_id
             app.main.prompt.insert(prompt)
             app.main.prompt.action_submit()
-            await until(lambda: app.state.run_id != before and app.state.status == "done", pilot=pilot, timeout=60)
+            await until(lambda: app.state.run_id != before and app.shown_end == app.state.run_id, pilot=pilot,
+                        timeout=60)
         await pilot.pause()
         svg = app.export_screenshot(title="tokenrace")
     (DOCS / name).write_text(fix_text_lengths(svg), encoding="utf-8")

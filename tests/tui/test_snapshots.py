@@ -42,13 +42,25 @@ async def ready(pilot) -> None:
     await until(lambda: pilot.app.ready and pilot.app.main.panes(), pilot=pilot)
 
 
+async def settled(pilot) -> None:
+    """The run's end is drawn (the state says done before the last text is in the panes), and every
+    pane that overflows keeps its end in view (anchored once laid out after the last text)."""
+    app = pilot.app
+    await until(lambda: app.shown_end == app.state.run_id, pilot=pilot, what="the run's end on screen")
+    await pilot.pause()
+    panes = app.main.panes()
+    await until(lambda: all(p.body.max_scroll_y == 0 or p.body.is_anchored for p in panes), pilot=pilot,
+                what="the panes to keep their ends in view")
+    await pilot.pause()
+
+
 async def run_to_end(pilot) -> None:
     app = pilot.app
     await ready(pilot)
     app.main.prompt.insert(PROMPT)
     app.main.prompt.action_submit()      # what Enter does (pilot.press would wait for the app to idle)
     await until(lambda: app.state.status == "done", pilot=pilot, what="the run's end")
-    await pilot.pause()
+    await settled(pilot)
 
 
 async def two_turns(pilot) -> None:
@@ -58,7 +70,7 @@ async def two_turns(pilot) -> None:
     app.main.prompt.insert(FOLLOW_UP)
     app.main.prompt.action_submit()      # Enter after a run: the follow-up
     await until(lambda: app.state.parent == first and app.state.status == "done", pilot=pilot, what="turn 2")
-    await pilot.pause()
+    await settled(pilot)
 
 
 async def run_until_stalled(pilot) -> None:
@@ -67,13 +79,14 @@ async def run_until_stalled(pilot) -> None:
     app.main.prompt.insert(PROMPT)
     app.main.prompt.action_submit()      # what Enter does (pilot.press would wait for the app to idle)
     shown = "".join(answer_tokens(STALLING, PROMPT, MAX_TOKENS)[:STALL_AFTER])
-    def settled() -> bool:
+    def stalled() -> bool:
         st = app.state.providers
         beta = st.get("beta")
         return (app.state.run_id != "" and st["alpha"].done and st["gamma"].done and beta is not None
                 and beta.text == shown and beta.live is not None and beta.live.tokens == round(estimate_tokens(shown))
-                and app.main.pane("beta").answer.source == shown)
-    await until(settled, pilot=pilot, what=f"{STALL_AFTER} tokens of beta on screen")
+                and app.main.pane("beta").answer.source == shown
+                and all(app.main.pane(n).streams_idle for n in ("alpha", "beta", "gamma")))
+    await until(stalled, pilot=pilot, what=f"{STALL_AFTER} tokens of beta on screen")
     # beta is still streaming, so its row waits for the table's next throttled redraw: draw it now,
     # or the snapshot catches whichever tick came last (a rate of None renders unlike a masked number)
     app.main.flush_figures()

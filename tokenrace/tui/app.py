@@ -78,6 +78,7 @@ class TokenraceApp(App):
         self.state = RunState()
         self.providers: list[dict[str, Any]] = []
         self.ready = False                # the source is open and the providers are known
+        self.shown_end = ""               # the run whose end has been drawn in full
         self.last_prompt: str | None = None
         self._last_parent: str | None = None   # what the last prompt followed up (Ctrl+R runs it the same way)
         self.turns: list[Turn] = []            # the conversation's turns before the run on screen
@@ -201,6 +202,7 @@ class TokenraceApp(App):
                 await pane.finish()
             main.flush_figures()
             self._follow_up_hint()
+            self.shown_end = self.state.run_id     # every answer is in its pane (status says done earlier)
         elif isinstance(msg, Connection):
             if msg.state == "reconnecting":
                 self.reconnects += 1

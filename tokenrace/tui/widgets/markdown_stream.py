@@ -20,6 +20,7 @@ class AnswerStream:
         self._pending: list[str] = []
         self._wake = asyncio.Event()
         self._closing = False
+        self._busy = False
         self._task = asyncio.create_task(self._run(), name="tokenrace-markdown-stream")
 
     def write(self, fragment: str) -> None:
@@ -34,9 +35,18 @@ class AnswerStream:
             if self._pending:
                 text = "".join(self._pending)
                 self._pending.clear()
-                await self.markdown.append(text)
+                self._busy = True
+                try:
+                    await self.markdown.append(text)
+                finally:
+                    self._busy = False
             if self._closing and not self._pending:
                 return
+
+    @property
+    def idle(self) -> bool:
+        """Everything written so far is in the document."""
+        return not self._pending and not self._busy
 
     async def close(self) -> None:
         self._closing = True

@@ -131,6 +131,8 @@ class ProviderPane(Vertical, can_focus=True):
         (Anchoring earlier would bottom-align a short answer; once anchored, Textual keeps the
         body scrolled to its end until the user scrolls up, and again when they scroll back down.)
         """
+        if not self.is_mounted:
+            return
         body = self.body
         if not body.is_anchored and body.max_scroll_y > 0:
             body.anchor()
@@ -165,7 +167,8 @@ class ProviderPane(Vertical, can_focus=True):
         heading.display = bool(turns)
 
     def _text_width(self) -> int:
-        return max(16, (self.body.content_size.width or self.size.width - 4 or 32))
+        """The body's text width, whether or not its scrollbar shows (borders, padding, scrollbar)."""
+        return max(16, self.size.width - 5) if self.size.width else 32
 
     async def append_text(self, text: str) -> None:
         if self._answer_stream is None:
@@ -182,13 +185,21 @@ class ProviderPane(Vertical, can_focus=True):
         self._reasoning_stream.write(display_text(text))
         self._follow_end()
 
+    @property
+    def streams_idle(self) -> bool:
+        """Everything received so far is in the pane's documents (none is waiting to be appended)."""
+        return all(s is None or s.idle for s in (self._answer_stream, self._reasoning_stream))
+
     async def finish(self) -> None:
-        """The stream ended: flush what is pending into the documents."""
+        """The stream ended: flush what is pending into the documents, then keep the end in view once
+        laid out (the last append may be the one that made the body overflow)."""
         for attr in ("_answer_stream", "_reasoning_stream"):
             stream = getattr(self, attr)
             if stream is not None:
-                setattr(self, attr, None)
-                await stream.close()
+                await stream.close()          # (closing twice is fine: a run's end follows a provider's)
+                if getattr(self, attr) is stream:
+                    setattr(self, attr, None)
+        self.call_after_refresh(self._follow_end)
 
     async def reset(self) -> None:
         """Empty the pane for a new run of the same provider (cheaper than a new pane)."""
