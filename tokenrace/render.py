@@ -1,4 +1,8 @@
-"""Rich tables for the terminal commands (run, providers): formatting only, no figures computed here."""
+"""Rich tables for the terminal commands (run, providers): formatting only, no figures computed here.
+
+:func:`display_text` is also what the TUI puts on screen: model text with the code points whose width
+terminals disagree on taken out, so a border drawn after it lands where rich measured it.
+"""
 from __future__ import annotations
 
 from typing import Iterable, Sequence
@@ -9,6 +13,23 @@ from rich.text import Text
 from .metrics import LiveFigures, StreamResult
 
 LATEST_WIDTH = 40
+
+# Code points whose cell width terminals disagree on, measured (rich 15's cell_len against tmux 3.3a's
+# cursor, and the per-code-point wcwidth sum that xterm and VTE draw):
+#   ZWJ U+200D: rich and tmux join "👨‍👩‍👧‍👦" into 2 cells, per-code-point terminals draw 8;
+#   skin tones U+1F3FB-U+1F3FF: rich 0 cells, tmux 2 ("👍🏽" rich 2, tmux 4);
+#   VS16 U+FE0F: rich widens a narrow base to 2 ("❤️", "1️⃣"), tmux and wcwidth keep it at 1.
+# Without them every terminal and rich agree (each emoji of a ZWJ sequence shows on its own; flags,
+# CJK, tag sequences and combining marks measure the same everywhere and are left alone). Per code
+# point, so a sequence split across two streamed deltas is handled the same as a whole one.
+_WIDTH_AMBIGUOUS = {0x200D: None, 0xFE0F: None, **{c: None for c in range(0x1F3FB, 0x1F400)}}
+
+
+def display_text(text: str) -> str:
+    """``text`` as a terminal shows it without pushing borders out (display only: keep the original
+    for copying, exporting and storing)."""
+    return text.translate(_WIDTH_AMBIGUOUS)
+
 STATUS_STYLE = {"ok": "green", "error": "red", "truncated": "yellow", "cancelled": "yellow",
                 "waiting": "dim", "streaming": "cyan"}
 
@@ -92,7 +113,8 @@ def live_table(rows: Iterable[tuple[LiveFigures, str, str | None]]) -> Table:
     t.add_column("Elapsed", justify="right", no_wrap=True)
     t.add_column("Latest", width=LATEST_WIDTH, no_wrap=True, overflow="ellipsis")
     for fig, tail, error in rows:
-        latest = Text(error, style="red") if error else Text(" ".join(tail.split())[-LATEST_WIDTH:], style="dim")
+        latest = Text(display_text(error), style="red") if error else Text(
+            display_text(" ".join(tail.split()))[-LATEST_WIDTH:], style="dim")
         tokens = f"~{fig.tokens}" if fig.token_source == "estimate" and fig.tokens else str(fig.tokens)
         t.add_row(fig.provider, Text(fig.status, style=STATUS_STYLE.get(fig.status, "")), fmt_ms(fig.ttft_ms),
                   tokens, fmt_rate(fig.tokens_per_s), fmt_ms(fig.elapsed_ms), latest)

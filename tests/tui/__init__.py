@@ -9,7 +9,7 @@ import contextlib
 import time
 from typing import Callable, Iterable
 
-from tokenrace.config.models import Config, ProviderConfig, Timeouts
+from tokenrace.config.models import Config, Price, ProviderConfig, Timeouts
 from tokenrace.simulator import Fault, Profile, Simulator, answer_tokens
 
 PROMPT = "Compare the answers"
@@ -31,16 +31,18 @@ def expected(profile: Profile, prompt: str = PROMPT) -> str:
     return "".join(answer_tokens(profile, prompt, MAX_TOKENS))
 
 
-def provider(sim: Simulator, profile: str, kind: str = "openai") -> ProviderConfig:
+def provider(sim: Simulator, profile: str, kind: str = "openai", price: Price | None = None) -> ProviderConfig:
     return ProviderConfig(name=profile, kind=kind, model=f"m-{profile}", base_url=sim.base_url(profile, kind),
-                          retries=0, timeout=Timeouts(connect=5, read=60, total=120))
+                          retries=0, timeout=Timeouts(connect=5, read=60, total=120), price=price)
 
 
 def sim_config(profiles: Iterable[Profile], kinds: dict[str, str] | None = None,
-               sims: list | None = None) -> Callable:
-    """A ``config_factory`` for ``LocalSource``: starts a simulator with ``profiles`` in the app's loop."""
+               sims: list | None = None, prices: dict[str, Price] | None = None) -> Callable:
+    """A ``config_factory`` for ``LocalSource``: starts a simulator with ``profiles`` in the app's loop
+    (its loop: the engine thread's); ``sims`` receives it, for its request truths."""
     profiles = tuple(profiles)
     kinds = kinds or {}
+    prices = prices or {}
 
     @contextlib.asynccontextmanager
     async def factory():
@@ -49,7 +51,8 @@ def sim_config(profiles: Iterable[Profile], kinds: dict[str, str] | None = None,
         if sims is not None:
             sims.append(sim)
         try:
-            yield Config(providers=tuple(provider(sim, p.name, kinds.get(p.name, "openai")) for p in profiles),
+            yield Config(providers=tuple(provider(sim, p.name, kinds.get(p.name, "openai"), prices.get(p.name))
+                                         for p in profiles),
                          defaults={"params": {"max_tokens": MAX_TOKENS}})
         finally:
             await sim.stop()

@@ -146,3 +146,39 @@ async def test_remote_unreachable_server_is_reported():
         await until(lambda: any(n.severity == "error" for n in app._notifications), pilot=pilot)
         assert not app.ready
         assert "not available" in str(app.main.query_one("#status-bar").render())
+
+
+async def test_remote_follow_up_and_its_conversation(served):
+    """Enter after a run posts ``parent``: the server gives each provider its own earlier answer."""
+    sim, server, proxy = served
+    app = remote_app(proxy, ["alpha", "beta"])
+    follow_up = "Once more, shorter"
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        await until(lambda: app.state.status == "done", pilot=pilot, what="turn 1")
+        first = app.state.run_id
+        await start(pilot, follow_up)
+        await until(lambda: app.state.run_id != first and app.state.status == "done", pilot=pilot, what="turn 2")
+        second = app.state.run_id
+        assert app.state.parent == first and [t.run_id for t in app.turns] == [first]
+        for p in REMOTE_PROFILES[0], REMOTE_PROFILES[2]:
+            sent = [t.history for t in sim.truths if t.profile == p.name and t.history[-1] == ("user", follow_up)]
+            assert sent == [[("user", PROMPT), ("assistant", expected(p)), ("user", follow_up)]], p.name
+
+        await pilot.press("ctrl+n")
+        await start(pilot, "Unrelated")
+        await until(lambda: app.state.prompt == "Unrelated" and app.state.status == "done", pilot=pilot)
+        assert app.state.parent is None
+
+        await pilot.press("ctrl+l")                       # the server's runs, by conversation
+        await until(lambda: app.screen.id == "history", pilot=pilot)
+        table = app.screen.query_one("DataTable")
+        assert table.row_count == 2
+        table.move_cursor(row=[str(table.coordinate_to_cell_key((i, 0)).row_key.value)
+                               for i in range(2)].index(second))
+        await pilot.press("enter")                        # GET /api/runs/{id}/thread, then the run replayed
+        await until(lambda: app.screen.id == "main" and app.state.run_id == second and app.state.status == "done",
+                    pilot=pilot)
+        assert [t.run_id for t in app.turns] == [first]
+        assert app.turns[0].answer("beta").text == expected(REMOTE_PROFILES[2])
+        assert str(app.main.pane("alpha").query_one(".pane-turns").render()).startswith(f"1 › {PROMPT}")

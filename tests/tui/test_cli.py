@@ -24,11 +24,11 @@ def launched(monkeypatch):
 def test_local_mode(launched, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert cli.main(["tui", "-p", "sim-openai", "--max-tokens", "64", "--db", str(tmp_path / "r.db"),
-                     "--export-dir", str(tmp_path / "out"), "hello"]) == 0
+                     "--export-dir", str(tmp_path / "out"), "--system", "Be terse.", "hello"]) == 0
     app = launched[0]
     assert isinstance(app.source, LocalSource) and app.source._only == ["sim-openai"]
     assert app.source._db_path == str(tmp_path / "r.db")
-    assert app.params == {"max_tokens": 64} and app.initial_prompt == "hello"
+    assert app.params == {"max_tokens": 64, "system": "Be terse."} and app.initial_prompt == "hello"
     assert str(app.export_dir) == str(tmp_path / "out")
 
 

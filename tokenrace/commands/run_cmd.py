@@ -27,7 +27,7 @@ from ..errors import UsageError
 from ..metrics import LiveFigures, StreamResult
 from ..protocol import Delta, Message, Metrics, ProviderDone, ProviderError, RunEnd
 from ..providers.http import HTTPClient
-from ..render import live_table, results_table
+from ..render import display_text, live_table, results_table
 from ..runrequest import RequestError, RunRequest, validate
 from ..runtime import open_config
 from ..session import RaceSession
@@ -144,15 +144,16 @@ def _follow(engine: EngineThread, session: RaceSession, done: Any, inbox: "queue
     """Until the session is over: fold its messages into the live view; Ctrl+C stops the race."""
     live = Live(view.table() if view else "", console=console, auto_refresh=False, transient=True) if view else None
     with live if live is not None else contextlib.nullcontext():
-        while True:
+        ended = False
+        while not ended:
             try:
-                msg = inbox.get(timeout=REFRESH_S)
-                if view is not None:
-                    view.add(msg)
-                    while not inbox.empty():
-                        view.add(inbox.get_nowait())
-                if isinstance(msg, RunEnd):
-                    break
+                batch = [inbox.get(timeout=REFRESH_S)]
+                while not inbox.empty():          # all that came while drawing (the end may be among it)
+                    batch.append(inbox.get_nowait())
+                for msg in batch:
+                    if view is not None:
+                        view.add(msg)
+                    ended = ended or isinstance(msg, RunEnd)
             except queue.Empty:
                 pass
             except KeyboardInterrupt:                 # Ctrl+C: stop, keep what arrived
@@ -202,21 +203,19 @@ class _LiveView:
 def _print_results(results: list[StreamResult], args: argparse.Namespace, builtin: bool) -> None:
     out = Console()
     if not args.no_text:
-        for r in results:
-            body = r.text if r.text else "(no answer)"
+        for r in results:     # display_text: emoji sequences would push the panel's right border out
+            body = escape(display_text(r.text)) if r.text else "(no answer)"
             if r.reasoning:
-                body = f"[dim italic]reasoning: {escape(r.reasoning)}[/dim italic]\n\n{escape(body)}"
-            else:
-                body = escape(body)
+                body = f"[dim italic]reasoning: {escape(display_text(r.reasoning))}[/dim italic]\n\n{body}"
             style = {"ok": "green", "error": "red"}.get(r.status, "yellow")
-            subtitle = r.error if r.error else None
-            out.print(Panel(body, title=f"{r.provider} · {r.model}", subtitle=escape(subtitle) if subtitle else None,
+            subtitle = escape(display_text(r.error)) if r.error else None
+            out.print(Panel(body, title=escape(f"{r.provider} · {display_text(r.model)}"), subtitle=subtitle,
                             border_style=style, title_align="left", subtitle_align="left"))
     title = "tokenrace — built-in simulator" if builtin else None
     out.print(results_table(results, title=title))
     for r in results:
         for n in r.notices:
-            out.print(f"[yellow]![/yellow] {r.provider}: {escape(n)}")
+            out.print(f"[yellow]![/yellow] {r.provider}: {escape(display_text(n))}")
         if r.error and r.status != "ok":
-            out.print(f"[red]✗[/red] {escape(r.error)}")
+            out.print(f"[red]✗[/red] {escape(display_text(r.error))}")
 

@@ -17,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser, add_config) -> None:
     parser.add_argument("--db", metavar="PATH", help="local run database (default: the one tokenrace serve uses)")
     parser.add_argument("-p", "--provider", action="append", metavar="NAME", help="only this provider (repeatable)")
     parser.add_argument("--max-tokens", type=int, metavar="N", help="cap the answer length")
+    parser.add_argument("--system", metavar="TEXT", help="system prompt for every run (F2 changes it in the UI)")
     parser.add_argument("--export-dir", metavar="DIR", help="where Ctrl+S writes the run (default: current directory)")
     parser.add_argument("--run", metavar="ID", dest="watch", help="open this run at start (remote: watch it live)")
     parser.add_argument("prompt", nargs="?", help="run this prompt at start")
@@ -57,8 +58,10 @@ def main(args: argparse.Namespace) -> int:
                     raise UsageError(f"unknown provider {named}; the built-in simulator "
                                      f"has {', '.join(b[0] for b in BUILTIN)}")
         source = LocalSource(args.config, providers=args.provider, db_path=args.db)
-    params = {"max_tokens": args.max_tokens} if args.max_tokens else None
-    app = TokenraceApp(source, params=params, export_dir=args.export_dir, initial_prompt=args.prompt,
+    params: dict[str, object] = {"max_tokens": args.max_tokens} if args.max_tokens else {}
+    if args.system is not None and args.system.strip():
+        params["system"] = args.system
+    app = TokenraceApp(source, params=params or None, export_dir=args.export_dir, initial_prompt=args.prompt,
                        watch_run=args.watch)
     app.run()
     return app.return_code or 0

@@ -3,10 +3,16 @@
 Data flows one way. A worker iterates the source and posts each message as a :class:`RaceUpdate`;
 the handler folds it into ``self.state`` and pushes the result down to the main screen's widgets.
 Widgets never do I/O; the app does (source calls, clipboard, export files).
+
+Conversations: Enter after a run asks a follow-up (the source is given the run as ``parent``; the
+engine gives each provider its own history), Ctrl+N starts a new conversation. ``self.turns`` holds
+the conversation's earlier turns for the panes; it follows the runs' ``parent``, so a run that
+failed to start never becomes a turn.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, AsyncGenerator, Iterable
@@ -18,13 +24,27 @@ from textual.message import Message
 from textual.screen import Screen
 
 from .client import Source
+from .conversation import Turn
 from .messages import (Connection, Delta, Metrics, Notice, ProviderDone, ProviderError, ProviderStart, RaceMessage,
                        Reset, RunEnd, RunStarted, SourceError)
 from .screens.help import HelpScreen
 from .screens.history import HistoryScreen
 from .screens.main import MainScreen
+from .screens.system_prompt import SystemPromptScreen
 from .state import RunState
 from .widgets.prompt_input import PromptInput
+
+
+NEW_PROMPT = "Type a prompt — Enter runs it, Shift+Enter or Ctrl+J adds a line"
+
+
+async def _with_turns(stream: AsyncGenerator[RaceMessage, None],
+                      turns: tuple[Turn, ...]) -> AsyncGenerator[RaceMessage, None]:
+    """``stream`` with the conversation's earlier ``turns`` on its ``RunStarted`` (they travel with the
+    messages: the worker may read a replay to its end before the app handles the first message)."""
+    async with contextlib.aclosing(stream):
+        async for msg in stream:
+            yield dataclasses.replace(msg, turns=turns) if isinstance(msg, RunStarted) else msg
 
 
 class RaceUpdate(Message):
@@ -56,8 +76,12 @@ class TokenraceApp(App):
         self.initial_prompt = initial_prompt
         self.watch_run = watch_run
         self.state = RunState()
+        self.providers: list[dict[str, Any]] = []
         self.ready = False                # the source is open and the providers are known
+        self.shown_end = ""               # the run whose end has been drawn in full
         self.last_prompt: str | None = None
+        self._last_parent: str | None = None   # what the last prompt followed up (Ctrl+R runs it the same way)
+        self.turns: list[Turn] = []            # the conversation's turns before the run on screen
         self._status_text = ""
         self.connection = ""              # remote: "" (fine) or what the status bar says while reconnecting
         self.reconnects = 0
@@ -77,33 +101,47 @@ class TokenraceApp(App):
             self.main.set_status(f"tokenrace · {self.source.label} · not available")
             self.notify(str(e) or type(e).__name__, title="Cannot start", severity="error", timeout=15)
             return
+        self.providers = providers
         self.state = RunState.idle(providers)
-        await self.main.show_run(self.state)
+        await self.main.show_run(self.state, show_cost=self.show_cost, system=self.system)
         self.ready = True
         self._show_status()
         store_error = getattr(self.source, "store_error", None)
         if store_error:
             self.notify(store_error, severity="warning")
         if self.watch_run:
-            self._follow(self.source.open_run(self.watch_run))
+            self._open_run(self.watch_run)
         elif self.initial_prompt:
             self.start_run(self.initial_prompt)
+
+    @property
+    def show_cost(self) -> bool:
+        """The Cost column, unless the source knows that no provider has a price."""
+        return getattr(self.source, "priced", None) is not False
+
+    @property
+    def system(self) -> str:
+        return str(self.params.get("system") or "")
 
     async def on_unmount(self) -> None:
         with contextlib.suppress(Exception):
             await self.source.close()
 
     def _show_status(self) -> None:
+        """Status first: at 80 columns the end of the line is cut."""
         st = self.state
-        parts = [f"tokenrace · {self.source.label}"]
+        parts = ["tokenrace"]
         if st.run_id:
             opened = (" (watching)" if self.source.mode == "remote" else " (from history)") if st.replay else ""
-            parts.append(f"run {'········' if self.mask else st.run_id}{opened}")
             parts.append(st.status)
             if self.connection and st.running:
                 parts.append(self.connection)
+            if self.turns:
+                parts.append(f"turn {len(self.turns) + 1}")
+            parts.append(f"run {'········' if self.mask else st.run_id}{opened}")
         else:
             parts.append(f"{len(st.providers)} providers · ready")
+        parts.append(self.source.label)
         text = " · ".join(parts)
         if text != self._status_text:
             self._status_text = text
@@ -111,19 +149,23 @@ class TokenraceApp(App):
 
     # ------------------------------------------------------------------ running
     def on_prompt_input_submitted(self, event: PromptInput.Submitted) -> None:
-        self.start_run(event.prompt)
+        self.start_run(event.prompt, parent=self.follow_up_of())
 
-    def start_run(self, prompt: str) -> bool:
+    def follow_up_of(self) -> str | None:
+        """The run the next prompt follows up: the one on screen (None: a new conversation)."""
+        return self.state.run_id or None
+
+    def start_run(self, prompt: str, parent: str | None = None) -> bool:
         if not self.ready:
             self.notify("Not connected yet", severity="warning")
             return False
         if self.state.running:
             self.notify("A run is in progress: Esc cancels it", severity="warning")
             return False
-        self.last_prompt = prompt
+        self.last_prompt, self._last_parent = prompt, parent
         self.main.prompt.remember(prompt)
         self.main.prompt.load_text("")
-        self._follow(self.source.run(prompt, params=self.params or None))
+        self._follow(self.source.run(prompt, params=self.params or None, parent=parent))
         return True
 
     def _follow(self, stream: AsyncGenerator[RaceMessage, None]) -> None:
@@ -148,14 +190,19 @@ class TokenraceApp(App):
 
     async def _show_update(self, msg: RaceMessage) -> None:
         main = self.main
+        if isinstance(msg, RunStarted):
+            self._take_turns(msg)
         p = self.state.apply(msg)
         if isinstance(msg, (RunStarted, Reset)):
-            await main.show_run(self.state)
+            await main.show_run(self.state, self.turns, show_cost=self.show_cost)
             if isinstance(msg, Reset):
                 self.notify("The server restarted the stream from the beginning", severity="warning")
         elif isinstance(msg, RunEnd):
             for pane in main.panes():
                 await pane.finish()
+            main.flush_figures()
+            self._follow_up_hint()
+            self.shown_end = self.state.run_id     # every answer is in its pane (status says done earlier)
         elif isinstance(msg, Connection):
             if msg.state == "reconnecting":
                 self.reconnects += 1
@@ -170,7 +217,7 @@ class TokenraceApp(App):
             self.notify(msg.message, title="Run failed", severity="error", timeout=15)
         elif p is not None:
             pane = await main.ensure_pane(p)
-            shown_status = pane.status
+            shown_status = main.table.figures.get(p.name, {}).get("status")
             if isinstance(msg, Delta):
                 if msg.reasoning:
                     await pane.append_reasoning(msg.reasoning)
@@ -185,10 +232,26 @@ class TokenraceApp(App):
                     pane.show_error(p.error)
             elif isinstance(msg, Notice):
                 self.notify(msg.message, title=msg.provider, timeout=4)
-            # figures change with metrics and results; a delta changes them only when it starts the stream
+            # figures change with metrics and results; a delta changes them only when it starts the stream;
+            # footer and table row change together, at once when the status does
             if isinstance(msg, (ProviderStart, Metrics, ProviderError, ProviderDone)) or p.status != shown_status:
-                main.update_figures(p)
+                main.update_figures(p, now=p.status != shown_status or not isinstance(msg, Metrics))
         self._show_status()
+
+    def _take_turns(self, msg: RunStarted) -> None:
+        """The conversation's earlier turns for the run that starts (before ``state`` becomes it)."""
+        if msg.turns is not None:                          # opened from history: its thread, read back
+            self.turns = list(msg.turns)
+            self.last_prompt, self._last_parent = msg.prompt, msg.parent     # Ctrl+R: this turn again
+        elif not msg.parent:
+            self.turns = []
+        elif msg.parent == self.state.run_id:             # a follow-up of the run on screen
+            self.turns = self.turns + [self.state.as_turn()]
+        # else the same turn again (Ctrl+R): the same earlier turns
+
+    def _follow_up_hint(self) -> None:
+        self.main.prompt.placeholder = (f"Follow-up: Enter asks all {len(self.state.providers)} again in this "
+                                        f"conversation (turn {len(self.turns) + 2}) · Ctrl+N new conversation")
 
     def on_stream_closed(self, _msg: StreamClosed) -> None:
         if self.state.running:            # ended without an `end` (source error, worker cancelled)
@@ -197,10 +260,41 @@ class TokenraceApp(App):
 
     # ------------------------------------------------------------------ actions
     def action_rerun(self) -> None:
+        """The last prompt again, as the same turn (the same earlier turns, a branch beside the last)."""
         if self.last_prompt is None:
             self.notify("Nothing to run again yet", severity="warning")
         else:
-            self.start_run(self.last_prompt)
+            self.start_run(self.last_prompt, parent=self._last_parent)
+
+    async def action_new_conversation(self) -> None:
+        if self.state.running:
+            self.notify("A run is in progress: Esc cancels it first", severity="warning")
+            return
+        if not self.ready:
+            return
+        self.turns, self._last_parent = [], None
+        self.state = RunState.idle(self.providers)
+        await self.main.show_run(self.state, show_cost=self.show_cost, system=self.system)
+        self.main.prompt.placeholder = NEW_PROMPT
+        self.main.prompt.focus()
+        self._show_status()
+
+    def action_system_prompt(self) -> None:
+        if not isinstance(self.screen, SystemPromptScreen):
+            self.push_screen(SystemPromptScreen(self.system), callback=self._set_system)
+
+    def _set_system(self, text: str | None) -> None:
+        if text is None or text == self.system:
+            return
+        if text:
+            self.params["system"] = text
+            self.notify("System prompt set: sent with every run from now on", title="System prompt")
+        else:
+            self.params.pop("system", None)
+            self.notify("System prompt cleared (a follow-up keeps the one its conversation had)",
+                        title="System prompt")
+        if not self.state.run_id:
+            self.main.run_bar.show_turn(0, "", self.system)
 
     async def action_cancel(self) -> None:
         if not self.state.running:
@@ -263,12 +357,23 @@ class TokenraceApp(App):
             self.screen.set_runs(runs)
 
     def _open_run(self, run_id: str | None) -> None:
+        """Open the conversation that ends with ``run_id``: its earlier turns, then the run replayed."""
         if not run_id:
             return
         if self.state.running:
             self.notify("A run is in progress: Esc cancels it first", severity="warning")
             return
-        self._follow(self.source.open_run(run_id))
+        self.state.status = "running"      # until RunStarted replaces the state: no second run meanwhile
+        self.run_worker(self._open_thread(run_id), name="open", group="run", exclusive=True)
+
+    async def _open_thread(self, run_id: str) -> None:
+        try:
+            runs = await self.source.thread(run_id)
+        except Exception as e:             # an older server without threads: the run alone
+            self.notify(f"Cannot read the conversation: {e}", severity="warning")
+            runs = []
+        turns = tuple(Turn.from_run(r) for r in runs[:-1]) if runs and runs[-1].get("id") == run_id else ()
+        await self._consume(_with_turns(self.source.open_run(run_id), turns))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -283,7 +388,10 @@ class TokenraceApp(App):
                             self.action_toggle_reasoning)
         yield SystemCommand("Copy answer", "Copy the selected provider's answer (Ctrl+O)", self.action_copy_answer)
         yield SystemCommand("Export run", "Write tokenrace-run-<id>.json and .md (Ctrl+S)", self.action_export)
-        yield SystemCommand("History", "Past runs; Enter opens one (Ctrl+L)", self.action_history)
+        yield SystemCommand("New conversation", "Forget the thread: the next prompt starts afresh (Ctrl+N)",
+                            self.action_new_conversation)
+        yield SystemCommand("System prompt", "Set the system prompt sent with every run (F2)", self.action_system_prompt)
+        yield SystemCommand("History", "Past conversations; Enter opens one (Ctrl+L)", self.action_history)
         yield SystemCommand("Help", "Key bindings and modes (F1)", self.action_help)
 
     def _run_from_palette(self) -> None:

@@ -5,7 +5,9 @@ The session (and the built-in simulator, when there is no config, and the run st
 screen takes tens of milliseconds, and a read loop waiting behind it would take its timestamps late.
 Everything about the race (validation, redaction, metrics, recording, the protocol) is the
 :class:`~tokenrace.session.RaceSession`'s; this module only carries its messages to the UI, a
-frame's worth at a time, and stops it (recorded to its end) when the app quits.
+frame's worth at a time, and stops it (recorded to its end) when the app quits. A follow-up is
+validated and given each provider's history (:func:`~tokenrace.thread.with_history`) on the engine
+loop too, where the run store lives; without a store, this process's own runs stand in for it.
 """
 from __future__ import annotations
 
@@ -19,13 +21,15 @@ from ..engine_thread import EngineThread
 from ..protocol import Delta, Frame, Message, Reset, RunEnd, decode
 from ..providers.http import HTTPClient
 from ..recording import replay_frames
-from ..runrequest import Limits, RequestError, validate
+from ..runrequest import Limits, RequestError, RunRequest, validate
 from ..session import RaceSession
 from ..store import RunStore
+from ..thread import with_history
 from .messages import RaceMessage, RunStarted, SourceError, coalesce
 
 log = logging.getLogger("tokenrace.tui")
 QUIT_WAIT_S = 5.0          # quitting mid-run: how long the run may take to end and be recorded
+MEMORY_RUNS = 500          # without a run history: finished runs kept for follow-ups
 
 
 class LocalSource:
@@ -50,6 +54,7 @@ class LocalSource:
         self.store: RunStore | None = None
         self.store_error: str | None = None     # why runs are not recorded (shown once by the app)
         self.session: RaceSession | None = None
+        self._memory: dict[str, dict[str, Any]] = {}    # run id -> run (engine loop only; no store)
 
     @property
     def label(self) -> str:
@@ -118,18 +123,28 @@ class LocalSource:
         assert self.config is not None, "open() first"
         return [p.public() for p in self.config.select(self._only)]
 
+    @property
+    def priced(self) -> bool | None:
+        """Whether any provider has a price (no Cost column without one)."""
+        return None if self.config is None else any(p.price is not None for p in self.config.select(self._only))
+
     async def cancel(self) -> None:
         if self.session is not None and self.engine is not None:
             self.engine.call_soon(self.session.cancel, "cancelled by request")
 
-    async def run(self, prompt: str, providers: list[str] | None = None,
-                  params: dict[str, Any] | None = None) -> AsyncGenerator[RaceMessage, None]:
+    async def run(self, prompt: str, providers: list[str] | None = None, params: dict[str, Any] | None = None,
+                  parent: str | None = None) -> AsyncGenerator[RaceMessage, None]:
+        """Race ``prompt``; with ``parent``, as a follow-up of that run (each provider gets its own history)."""
         assert self.config is not None and self.engine is not None and self.client is not None, "open() first"
+        body = {"prompt": prompt, "providers": providers or self._only, "params": params, "parent": parent}
         try:
-            request = validate({"prompt": prompt, "providers": providers or self._only, "params": params},
-                               self.config, self.limits)
+            request = await self.engine.call(self._prepare(body))
         except RequestError as e:
             yield SourceError(str(e))
+            return
+        except Exception as e:          # the run history could not be read: say so, stay up
+            log.warning("cannot start the run: %s", e)
+            yield SourceError(f"cannot start the run: {e}")
             return
         ui_loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Message] = asyncio.Queue()   # drained a frame at a time
@@ -141,8 +156,9 @@ class LocalSource:
         session = RaceSession(request, self.config, self.client, store=self.store, source="tui", limits=self.limits)
         session.listeners.append(forward)
         self.session = session
-        done = self.engine.submit(session.run())
-        yield RunStarted(session.id, prompt, tuple(p.public() for p in request.providers), request.shown_params())
+        done = self.engine.submit(self._race(session))
+        yield RunStarted(session.id, prompt, tuple(p.public() for p in request.providers), request.shown_params(),
+                         parent=request.parent)
         ended = False
         try:
             while not ended:
@@ -162,6 +178,37 @@ class LocalSource:
             if self.session is session:
                 self.session = None
 
+    async def _prepare(self, body: dict[str, Any]) -> RunRequest:
+        """On the engine loop (where the store lives): validate, then the follow-up's history."""
+        assert self.config is not None
+        request = validate(body, self.config, self.limits)
+        if request.parent is not None:
+            request = with_history(request, await self._thread(request.parent))
+        return request
+
+    async def _race(self, session: RaceSession) -> None:
+        await session.run()
+        if self.store is None:          # no run history: keep the conversation in memory for follow-ups
+            self._memory[session.id] = session.describe()
+            while len(self._memory) > MEMORY_RUNS:
+                del self._memory[next(iter(self._memory))]
+
+    async def _thread(self, run_id: str) -> list[dict[str, Any]]:
+        if self.store is not None:
+            return await self.store.thread(run_id)
+        chain: list[dict[str, Any]] = []
+        run = self._memory.get(run_id)
+        while run is not None and len(chain) < MEMORY_RUNS:
+            chain.append(run)
+            run = self._memory.get(run["parent"]) if run.get("parent") else None
+        return chain[::-1]
+
+    async def thread(self, run_id: str) -> list[dict[str, Any]]:
+        """The conversation ``run_id`` ends, first turn first (each run with its results)."""
+        if self.engine is None:
+            return []
+        return await self.engine.call(self._thread(run_id))
+
     # ------------------------------------------------------------------ history
     async def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
         if self.store is None or self.engine is None:
@@ -175,7 +222,8 @@ class LocalSource:
         if run is None or store is None or engine is None:
             yield SourceError(f"run {run_id} is not in the local database")
             return
-        yield RunStarted(run_id, run["prompt"], tuple(run["providers"]), run.get("params") or {}, replay=True)
+        yield RunStarted(run_id, run["prompt"], tuple(run["providers"]), run.get("params") or {}, replay=True,
+                         parent=run.get("parent"))
         rows = await engine.call(store.get_messages(run_id))
         if not rows:     # recorded without a protocol log (a bench run): the final results' text
             for r in run.get("results", []):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 from ..protocol import Delta, Metrics, Notice, ProviderDone, ProviderError, ProviderStart, Reset, RunEnd
+from .conversation import Turn
 
 __all__ = ["RunStarted", "Connection", "SourceError", "RaceMessage", "coalesce", "ProviderStart", "Delta",
            "Metrics", "Notice", "ProviderError", "ProviderDone", "RunEnd", "Reset"]
@@ -29,6 +30,8 @@ class RunStarted:
     providers: tuple[dict[str, Any], ...]
     params: dict[str, Any] = field(default_factory=dict)
     replay: bool = False          # True: a finished run read back from history
+    parent: str | None = None     # the run it follows up (the previous turn of its conversation)
+    turns: tuple[Turn, ...] | None = None   # the conversation's earlier turns, when read back with it
 
 
 @dataclass(frozen=True)

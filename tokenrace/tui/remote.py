@@ -43,6 +43,8 @@ class RemoteSource:
         self.run_id: str | None = None      # the run being followed
         self._known: dict[str, dict[str, Any]] = {}   # provider name -> public dict (runs list names only)
 
+    priced: bool | None = None      # the server does not say which providers have a price: show Cost
+
     @property
     def label(self) -> str:
         return f"server {self.url}"
@@ -86,18 +88,27 @@ class RemoteSource:
         items = doc.get("runs", []) if isinstance(doc, dict) else (doc or [])
         return [dict(r, id=_run_id(r)) for r in items]
 
+    async def thread(self, run_id: str) -> list[dict[str, Any]]:
+        """``GET /api/runs/{id}/thread``: the conversation the run ends, first turn first."""
+        doc = await self._json("GET", f"/api/runs/{run_id}/thread")
+        runs = doc.get("runs", []) if isinstance(doc, dict) else (doc or [])
+        return [r for r in runs if isinstance(r, dict)]
+
     async def cancel(self) -> None:
         """``DELETE /api/runs/{id}``: the server stops the run; every viewer sees it end ``cancelled``."""
         if self.run_id:
             await self._json("DELETE", f"/api/runs/{self.run_id}")
 
-    async def run(self, prompt: str, providers: list[str] | None = None,
-                  params: dict[str, Any] | None = None) -> AsyncGenerator[RaceMessage, None]:
+    async def run(self, prompt: str, providers: list[str] | None = None, params: dict[str, Any] | None = None,
+                  parent: str | None = None) -> AsyncGenerator[RaceMessage, None]:
+        """``POST /api/runs`` (with ``parent``: a follow-up; the server gives each provider its history)."""
         body: dict[str, Any] = {"prompt": prompt}
         if providers or self._only:
             body["providers"] = list(providers or self._only or [])
         if params:
             body["params"] = params
+        if parent:
+            body["parent"] = parent
         try:
             doc = await self._json("POST", "/api/runs", json=body)
         except RemoteError as e:
@@ -107,6 +118,7 @@ class RemoteSource:
         doc = doc.get("run", doc) if isinstance(doc.get("run"), dict) else doc
         doc.setdefault("prompt", prompt)
         doc.setdefault("params", params or {})
+        doc.setdefault("parent", parent)
         try:
             run_id = _run_id(doc)
         except RemoteError as e:
@@ -132,7 +144,9 @@ class RemoteSource:
         listed = info.get("provider_details") or info.get("providers") or ()
         providers = tuple(self._known.get(d["name"], d) if not d["model"] else d
                           for d in map(_provider_dict, listed))
-        yield RunStarted(run_id, str(info.get("prompt", "")), providers, dict(info.get("params") or {}), replay)
+        parent = info.get("parent")
+        yield RunStarted(run_id, str(info.get("prompt", "")), providers, dict(info.get("params") or {}), replay,
+                         str(parent) if parent else None)
         url = f"{self.url}/api/runs/{run_id}/events"
         decoder = SSEDecoder()
         last_num: int | None = None

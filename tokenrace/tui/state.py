@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
-from ..render import fmt_ms, fmt_rate
+from ..render import fmt_cost, fmt_ms, fmt_rate
+from .conversation import Answer, Turn
 from .messages import (Delta, Metrics, Notice, ProviderDone, ProviderError, ProviderStart, RaceMessage, Reset,
                        RunEnd, RunStarted)
 
@@ -49,17 +50,22 @@ class ProviderState:
         return self.result is not None
 
     def figures(self) -> dict[str, Any]:
-        """What the footer and the table show: the final result once done, else the live figures."""
+        """What the footer and the table show: the final result once done, else the live figures.
+
+        ``estimate``: the token count is ours, not the provider's (shown with "~"), live or final;
+        ``cost_usd`` comes with the result only (``cost_estimated``: it rests on estimated tokens)."""
         r, m = self.result, self.live
         if r is not None:
             tokens = r.get("output_tokens")
             return {"status": r.get("status", self.status), "ttft_ms": r.get("ttft_ms"),
                     "tokens_per_s": r.get("tokens_per_s"), "tokens": tokens,
                     "estimate": r.get("token_source") == "estimate" and tokens is not None,
-                    "elapsed_ms": r.get("e2e_ms")}
+                    "elapsed_ms": r.get("e2e_ms"), "cost_usd": r.get("cost_usd"),
+                    "cost_estimated": bool(r.get("cost_estimated"))}
         return {"status": self.status, "ttft_ms": m.ttft_ms if m else None,
                 "tokens_per_s": m.tokens_per_s if m else None, "tokens": m.tokens if m else None,
-                "estimate": False, "elapsed_ms": m.elapsed_ms if m else None}
+                "estimate": bool(m and m.tokens is not None and m.token_source == "estimate"),
+                "elapsed_ms": m.elapsed_ms if m else None, "cost_usd": None, "cost_estimated": False}
 
     def add_metrics(self, m: Metrics) -> None:
         self.live = m
@@ -85,6 +91,7 @@ class RunState:
     providers: dict[str, ProviderState] = field(default_factory=dict)
     status: str = "idle"           # idle | running | done | cancelled | error ...
     replay: bool = False
+    parent: str | None = None      # the run this one follows up (its conversation's previous turn)
     started: float = field(default_factory=time.time)
 
     @classmethod
@@ -108,7 +115,8 @@ class RunState:
     def apply(self, msg: RaceMessage) -> ProviderState | None:
         """Fold one message in; returns the provider it concerned (None for run-wide ones)."""
         if isinstance(msg, RunStarted):
-            fresh = RunState(msg.run_id, msg.prompt, dict(msg.params), status="running", replay=msg.replay)
+            fresh = RunState(msg.run_id, msg.prompt, dict(msg.params), status="running", replay=msg.replay,
+                             parent=msg.parent)
             for info in msg.providers:
                 fresh.provider(info["name"], info.get("kind", ""), info.get("model", "")).status = "waiting"
             self.__dict__.update(fresh.__dict__)
@@ -156,6 +164,11 @@ class RunState:
                 p.reasoning_parts = [msg.result["reasoning"]]
         return p
 
+    def as_turn(self) -> Turn:
+        """This run as an earlier turn of the conversation a follow-up continues."""
+        return Turn(self.run_id, self.prompt, {p.name: Answer(p.text, p.status, p.error)
+                                               for p in self.providers.values()})
+
     # ------------------------------------------------------------------ export
     def results(self) -> list[dict[str, Any]]:
         out = []
@@ -172,7 +185,7 @@ class RunState:
 
     def to_json(self, source: str = "") -> dict[str, Any]:
         """The same shape as ``tokenrace run --json`` (plus the run id and status)."""
-        return {"run": self.run_id, "prompt": self.prompt, "tool": f"tokenrace {__version__}",
+        return {"run": self.run_id, "parent": self.parent, "prompt": self.prompt, "tool": f"tokenrace {__version__}",
                 "config": source, "status": self.status, "params": dict(self.params), "results": self.results()}
 
     def to_markdown(self, source: str = "") -> str:
@@ -180,13 +193,14 @@ class RunState:
         if source:
             lines += [f"Source: {source} · status: {self.status}", ""]
         lines += ["## Prompt", ""] + [f"> {ln}" if ln else ">" for ln in self.prompt.splitlines()] + [""]
-        lines += ["## Figures", "", "| Provider | Model | Status | TTFT | tok/s | Tokens | Total |",
-                  "|---|---|---|--:|--:|--:|--:|"]
+        lines += ["## Figures", "", "| Provider | Model | Status | TTFT | tok/s | Tokens | Total | Cost |",
+                  "|---|---|---|--:|--:|--:|--:|--:|"]
         for p in self.providers.values():
             f = p.figures()
             tokens = "–" if f["tokens"] is None else (f"~{f['tokens']}" if f["estimate"] else str(f["tokens"]))
             lines.append(f"| {p.name} | {p.model} | {f['status']} | {fmt_ms(f['ttft_ms'])} | "
-                         f"{fmt_rate(f['tokens_per_s'])} | {tokens} | {fmt_ms(f['elapsed_ms'])} |")
+                         f"{fmt_rate(f['tokens_per_s'])} | {tokens} | {fmt_ms(f['elapsed_ms'])} | "
+                         f"{fmt_cost(f['cost_usd'], f['cost_estimated'])} |")
         lines.append("")
         for p in self.providers.values():
             lines += [f"## {p.name} · {p.model}" if p.model else f"## {p.name}", ""]

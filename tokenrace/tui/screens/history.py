@@ -1,4 +1,9 @@
-"""Past runs: from the server (remote mode) or the local database; Enter opens one."""
+"""Past conversations: from the server (remote mode) or the local database; Enter opens one.
+
+One row per conversation (a run with the runs it follows up), newest first; a branch (a turn
+continued twice) is a conversation of its own. The turns of the highlighted row are listed below
+the table. The screen does no I/O: the app loads the runs and opens the chosen conversation.
+"""
 from __future__ import annotations
 
 import time
@@ -12,7 +17,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from ...render import STATUS_STYLE
+from ...render import STATUS_STYLE, display_text
+from ..conversation import ThreadRow, threads
 
 
 def _when(created: Any) -> str:
@@ -27,8 +33,12 @@ def _names(providers: Any) -> str:
     return ", ".join(names)
 
 
+def _line(text: Any) -> str:
+    return display_text(" ".join(str(text or "").split()))
+
+
 class HistoryScreen(Screen[str | None]):
-    """A table of runs, newest first; dismisses with the chosen run id (None: back)."""
+    """A table of conversations; dismisses with the id of the chosen one's last run (None: back)."""
 
     BINDINGS = [
         Binding("escape,q", "back", "Back"),
@@ -42,35 +52,56 @@ class HistoryScreen(Screen[str | None]):
     def __init__(self, runs: list[dict[str, Any]], where: str) -> None:
         super().__init__(id="history")
         self.runs = runs
+        self.rows: list[ThreadRow] = []
         self.where = where
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Past runs · {self.where}", id="history-title", markup=False)
+        yield Static(f"Conversations · {self.where} · Enter opens one", id="history-title", markup=False)
         yield DataTable(id="history-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="history-turns", markup=False)
         yield Static("", id="history-empty", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for key, label in (("when", "When"), ("id", "Run"), ("status", "Status"), ("source", "From"),
-                           ("providers", "Providers"), ("prompt", "Prompt")):
+        for key, label in (("when", "When"), ("turns", "Turns"), ("status", "Status"), ("prompt", "Last prompt"),
+                           ("providers", "Providers"), ("source", "From")):
             table.add_column(label, key=key)
         self.set_runs(self.runs)
         table.focus()
 
     def set_runs(self, runs: list[dict[str, Any]]) -> None:
         self.runs = runs
+        self.rows = threads(runs)
         table = self.query_one(DataTable)
         table.clear()
-        for r in runs:
-            status = str(r.get("status", ""))
-            prompt = " ".join(str(r.get("prompt", "")).split())
-            table.add_row(_when(r.get("created")), str(r.get("id", "")), Text(status, style=STATUS_STYLE.get(
-                {"done": "ok", "running": "streaming"}.get(status, status), "")), str(r.get("source", "")),
-                _names(r.get("providers"))[:40], prompt[:80], key=str(r.get("id", "")))
+        for row in self.rows:
+            last = row.last
+            status = str(last.get("status", ""))
+            style = STATUS_STYLE.get({"done": "ok", "running": "streaming"}.get(status, status), "")
+            table.add_row(_when(last.get("created")), Text(row.turns, justify="right"), Text(status, style=style),
+                          _line(last.get("prompt"))[:60], _names(last.get("providers"))[:40],
+                          str(last.get("source", "")), key=str(last.get("id", "")))
         empty = self.query_one("#history-empty", Static)
         empty.update("" if runs else "No runs yet. Run a prompt first (Esc to go back).")
         empty.display = not runs
+        self._show_turns(0)
+
+    def _show_turns(self, index: int) -> None:
+        """The highlighted conversation's prompts, first turn first."""
+        box = self.query_one("#history-turns", Static)
+        if not 0 <= index < len(self.rows):
+            box.display = False
+            return
+        row = self.rows[index]
+        lines = [] if row.complete else ["(earlier turns are older than this list)"]
+        lines += [f"{i if row.complete else '·'} › {_line(r.get('prompt'))}" for i, r in enumerate(row.runs, 1)]
+        box.update("\n".join(lines[-8:]))
+        box.display = True
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._show_turns(event.cursor_row)
 
     def action_back(self) -> None:
         self.dismiss(None)

@@ -25,13 +25,14 @@ class PromptInput(TextArea):
             super().__init__()
             self.prompt = prompt
 
-    def __init__(self, *, prompts: list[str] | None = None, **kw: Any) -> None:
+    def __init__(self, *, prompts: list[str] | None = None, allow_empty: bool = False, **kw: Any) -> None:
         kw.setdefault("placeholder", "Type a prompt — Enter runs it, Shift+Enter or Ctrl+J adds a line")
         kw.setdefault("soft_wrap", True)
         kw.setdefault("show_line_numbers", False)
         kw.setdefault("compact", True)
         super().__init__(**kw)
         self.prompts: list[str] = list(prompts or [])
+        self.allow_empty = allow_empty       # Enter on an empty box submits "" (the system prompt: clear it)
         self._index: int | None = None      # position in history while browsing
         self._draft = ""                     # what was typed before browsing began
 
@@ -79,5 +80,5 @@ class PromptInput(TextArea):
 
     def action_submit(self) -> None:
         prompt = self.text.strip()
-        if prompt:
+        if prompt or self.allow_empty:
             self.post_message(self.Submitted(prompt))
