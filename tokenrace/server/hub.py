@@ -5,8 +5,9 @@ No tornado here (the hub is tested and benchmarked on its own).
 Design
 ------
 * A :class:`Channel` holds the run's whole history as pre-encoded SSE frames; ids are one
-  run-wide sequence 1, 2, 3 ... so ``history[i].id == i + 1`` and a ``Last-Event-ID`` ``n``
-  resumes at index ``n``. A provider's channel is the combined channel filtered by provider
+  run-wide sequence 1, 2, 3 ... so ``history[i].id == base + i + 1`` and a ``Last-Event-ID`` ``n``
+  resumes at index ``n - base``. ``base`` is 0 except in a mirror of a Redis stream whose oldest
+  events were trimmed (``MAXLEN ~``): an id older than the mirror's first one gets ``reset``. A provider's channel is the combined channel filtered by provider
   (``end`` goes to everyone), so a resume point from either channel is valid in both.
 * A :class:`Subscriber` is a cursor into that shared history: replay and live events are read
   from the same list, in order, so there is no gap, no duplicate and no hand-off to get wrong.
@@ -164,6 +165,7 @@ class Channel:
         self.limits = limits or HubLimits()
         self.hub = hub
         self.history: list[Message] = []
+        self.base = 0                     # ids before base + 1 are not held (trimmed from a shared stream)
         self.offsets: list[int] = []      # cumulative frame bytes after each message
         self.size = 0
         self.footprint = 0                # memory the history holds (Message.footprint summed)
@@ -173,7 +175,7 @@ class Channel:
 
     @property
     def last_id(self) -> int:
-        return len(self.history)
+        return self.base + len(self.history)
 
     def publish(self, event: str, data: dict[str, Any] | str, provider: str | None = None) -> Message:
         """Append one event (id = next in the run) and wake the subscribers it is for."""
@@ -181,7 +183,7 @@ class Channel:
             raise RuntimeError(f"channel {self.run_id} is closed")
         if not isinstance(data, str):
             data = json.dumps(data, **_JSON)
-        msg = Message(len(self.history) + 1, event, provider, data)
+        msg = Message(self.base + len(self.history) + 1, event, provider, data)
         self.history.append(msg)
         self.size += len(msg.frame)
         self.offsets.append(self.size)
@@ -198,10 +200,13 @@ class Channel:
                 self.check_backlogs()
         return msg
 
-    def load(self, messages: list[tuple[int, str, str | None, str]]) -> None:
-        """Fill the history from stored ``(id, event, provider, data)`` rows (before any subscriber)."""
+    def load(self, messages: list[tuple[int, str, str | None, str]], base: int = 0) -> None:
+        """Fill the history from stored ``(id, event, provider, data)`` rows (before any subscriber);
+        ``base``: the id before the first row (0: the rows start at id 1)."""
+        if not self.history:
+            self.base = base
         for i, event, provider, data in messages:
-            if i != len(self.history) + 1:
+            if i != self.last_id + 1:
                 raise ValueError(f"run {self.run_id}: stored event ids are not contiguous at {i}")
             msg = Message(i, event, provider, data)
             self.history.append(msg)
@@ -226,9 +231,10 @@ class Channel:
             if n > lim.max_lag_events or size > lim.max_lag_bytes:
                 self.drop(sub, f"too slow: {n} events ({size} bytes) not read")
 
-    def drop(self, sub: Subscriber, reason: str) -> None:
-        log.warning("run %s: dropping a subscriber (%s); it can reconnect with Last-Event-ID",
-                    self.run_id, reason)
+    def drop(self, sub: Subscriber, reason: str, quiet: bool = False) -> None:
+        if not quiet:
+            log.warning("run %s: dropping a subscriber (%s); it can reconnect with Last-Event-ID",
+                        self.run_id, reason)
         self.unsubscribe(sub)
         sub.close(reason)
         if sub.on_drop is not None:
@@ -247,11 +253,17 @@ class Channel:
         if last_event_id is not None and last_event_id.strip() != "":
             raw = last_event_id.strip()
             n = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else -1
-            if 0 <= n <= self.last_id:
-                cursor = n
+            if self.base <= n <= self.last_id:
+                cursor = n - self.base
+            elif 0 <= n < self.base:
+                prefix = reset_frame(f"Last-Event-ID {n} is older than the shared history kept (events 1 to "
+                                     f"{self.base} were trimmed); replaying from event {self.base + 1}")
             else:
                 prefix = reset_frame(f"unknown Last-Event-ID {raw[:40]!r} (last id is {self.last_id}); "
                                      f"replaying from the start")
+        elif self.base:
+            prefix = reset_frame(f"events 1 to {self.base} were trimmed from the shared history; "
+                                 f"replaying from event {self.base + 1}")
         sub = Subscriber(self, provider, cursor, prefix)
         self.subscribers.add(sub)
         if self.hub is not None:
@@ -282,6 +294,16 @@ class Hub:
             raise ValueError(f"channel {run_id} exists")
         ch = self.channels[run_id] = Channel(run_id, self.limits, self)
         return ch
+
+    def attach(self, channel: Channel) -> Channel:
+        """Register a live channel made elsewhere (a mirror of another process's run); an existing
+        channel of that run wins."""
+        existing = self.channels.get(channel.run_id)
+        if existing is not None:
+            return existing
+        channel.hub = self
+        self.channels[channel.run_id] = channel
+        return channel
 
     def get(self, run_id: str) -> Channel | None:
         ch = self.channels.get(run_id)

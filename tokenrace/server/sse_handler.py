@@ -20,6 +20,7 @@ from tornado.iostream import IOStream, StreamClosedError
 from ..sse import encode_comment
 from .handlers import BaseHandler
 from .hub import Channel, Subscriber
+from .runs import RunManager
 
 log = logging.getLogger("tokenrace.server")
 
@@ -162,18 +163,23 @@ class RunEventsHandler(BaseHandler):
     """``GET /api/runs/{id}/events`` and ``GET /api/runs/{id}/providers/{name}/events``."""
 
     async def get(self, run_id: str, provider: str | None = None) -> None:
-        channel = await self.manager.channel(run_id)
+        last_event_id = self.last_event_id()
+        channel = await self.manager.channel(run_id, last_event_id)
         if channel is None:
             self.send_error_json(404, f"no run {run_id!r}")
             return
-        if provider is not None and not _has_provider(channel, provider, self.manager, run_id):
+        if provider is not None and not await _has_provider(channel, provider, self.manager, run_id):
             self.send_error_json(404, f"run {run_id!r} has no provider {provider!r}")
             return
-        await SSEWriter(self).run(channel, provider, self.last_event_id())
+        await SSEWriter(self).run(channel, provider, last_event_id)
 
 
-def _has_provider(channel: Channel, provider: str, manager, run_id: str) -> bool:
+async def _has_provider(channel: Channel, provider: str, manager: RunManager, run_id: str) -> bool:
     run = manager.runs.get(run_id)
     if run is not None:
         return provider in run.kinds
-    return any(m.provider == provider for m in channel.history)
+    if any(m.provider == provider for m in channel.history):
+        return True
+    doc = await manager.describe(run_id) if manager.shared is not None else None
+    return doc is not None and any(isinstance(p, dict) and p.get("name") == provider
+                                   for p in doc.get("providers") or [])

@@ -1,0 +1,472 @@
+"""Runs shared through Redis (``serve --redis URL``): every process can serve every run (hub.md rule 10).
+
+Imported only with ``--redis``; the ``redis`` package is imported in :meth:`RedisBridge.connect`.
+
+Keys (``{p}`` is the prefix, ``tokenrace`` by default)::
+
+    {p}:run:{id}:log     stream: the session's frames, entry id ``0-{frame id}``, fields e (event),
+                         p (provider; absent for run-wide messages), d (the JSON data); MAXLEN ~ cap
+    {p}:run:{id}         the run as ``GET /api/runs/{id}`` shows it (JSON), plus ``owner``
+    {p}:runs             sorted set: run ids by creation time (the shared run index)
+    {p}:run:{id}:cancel  a cancel asked of a process that does not run it
+    {p}:proc:{proc} ...  leases (see :mod:`.lease`)
+
+The owner (the process whose :class:`~tokenrace.session.RaceSession` runs the race) hands each frame
+to :meth:`publish`; frames published in one loop turn go out as one pipeline of ``XADD``s, in order,
+with their run-wide id as the entry id, so ``Last-Event-ID`` n is stream position ``0-n``. Any other
+process serves the run from a *mirror*: a hub :class:`~.hub.Channel` filled by ``XRANGE`` and then
+followed by one ``XREAD BLOCK`` reader per run (not per subscriber), so every hub rule (bounded
+backlog, flush timeout, heartbeat, replay without gap or duplicate) applies unchanged.
+
+A mirror never holds an id its process has not read, but a client may have read id n from the owner
+before the owner's ``XADD`` reached Redis: :meth:`reach` waits (bounded) for the mirror to get there
+before the subscriber is positioned, so a reconnect to another process continues exactly.
+
+History is capped at ``maxlen`` entries per run (``MAXLEN ~``: Redis trims whole nodes, so a little
+more may stay). A mirror made after trimming starts at the first id kept (``Channel.base``) and a
+subscriber asking for anything older gets ``reset`` (hub rule 2) followed by what is kept; each
+provider's ``done`` still carries its whole text. The owner's own process and its SQLite log always
+hold everything.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+from urllib.parse import urlsplit, urlunsplit
+
+from ..protocol import Frame
+from ..recording import replay_frames
+from .hub import Channel, Hub
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+log = logging.getLogger("tokenrace.server")
+
+Entry = tuple[bytes, dict[bytes, bytes]]
+PAGE = 1000                      # entries per XRANGE / XREAD reply
+
+
+class RedisUnavailable(Exception):
+    """Redis could not be reached or used; the message names the server (never its password)."""
+
+
+def safe_url(url: str) -> str:
+    """The URL without its user and password (for messages and logs)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    except ValueError:
+        return "(an unparsable Redis URL)"
+
+
+def entry_id(sid: bytes | str) -> int:
+    """The frame id of a stream entry id ``0-n``."""
+    s = sid.decode() if isinstance(sid, bytes) else sid
+    return int(s.rpartition("-")[2])
+
+
+def frame_of(sid: bytes, fields: dict[bytes, bytes]) -> Frame:
+    p = fields.get(b"p")
+    return Frame(entry_id(sid), fields[b"e"].decode(), p.decode() if p is not None else None,
+                 fields[b"d"].decode())
+
+
+def fields_of(f: Frame) -> dict[str, str]:
+    d = {"e": f.event, "d": f.data}
+    if f.provider is not None:
+        d["p"] = f.provider
+    return d
+
+
+@dataclass
+class Mirror:
+    """This process's copy of another process's live run, and its one reader."""
+
+    channel: Channel
+    key: str
+    task: asyncio.Task[None] | None = None
+    advanced: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class RedisBridge:
+    """One per server process: publishes the runs it owns, mirrors the others, keeps the shared index."""
+
+    def __init__(self, url: str, *, prefix: str = "tokenrace", maxlen: int = 100_000,
+                 block_ms: int = 5000, reach_timeout_s: float = 3.0) -> None:
+        self.url, self.prefix, self.maxlen = url, prefix, maxlen
+        self.block_ms, self.reach_timeout_s = block_ms, reach_timeout_s
+        self.where = safe_url(url)
+        # redis-py's return types are unions over decode_responses and RESP versions; with
+        # decode_responses=False every reply here is bytes, so calls go through an Any view
+        self.r: "Redis | None" = None
+        self.mirrors: dict[str, Mirror] = {}
+        self._opening: dict[str, asyncio.Future[Channel | None]] = {}
+        self._pending: list[tuple[str, Frame]] = []
+        self._kick = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._writer: asyncio.Task[None] | None = None
+        self._hub: Hub | None = None
+        self.on_taken_over: Callable[[str], None] | None = None   # the owner lost a run to a reaper
+        self.xadds = 0                     # entries written (benchmarks, tests)
+        self.batches = 0                   # pipelines sent
+
+    # ------------------------------------------------------------------ keys
+    def log_key(self, run_id: str) -> str:
+        return f"{self.prefix}:run:{run_id}:log"
+
+    def record_key(self, run_id: str) -> str:
+        return f"{self.prefix}:run:{run_id}"
+
+    def cancel_key(self, run_id: str) -> str:
+        return f"{self.prefix}:run:{run_id}:cancel"
+
+    @property
+    def index_key(self) -> str:
+        return f"{self.prefix}:runs"
+
+    @property
+    def redis(self) -> Any:
+        if self.r is None:
+            raise RuntimeError("RedisBridge is not connected (await connect() first)")
+        return self.r
+
+    # ------------------------------------------------------------------ lifecycle
+    async def connect(self, hub: Hub) -> None:
+        try:
+            import redis.asyncio as aioredis
+        except ImportError:
+            raise RedisUnavailable("--redis needs the redis package: pip install 'redis>=5'") from None
+        self._hub = hub
+        try:
+            self.r = aioredis.from_url(self.url, decode_responses=False, health_check_interval=30)
+            await self.r.ping()
+        except Exception as e:
+            if self.r is not None:
+                await self.r.aclose()
+                self.r = None
+            raise RedisUnavailable(f"cannot reach Redis at {self.where}: {_why(e)}") from None
+        self._writer = asyncio.create_task(self._write_loop(), name="tokenrace-redis-writer")
+        log.info("sharing runs through Redis at %s", self.where)
+
+    async def close(self) -> None:
+        await self.flush(timeout=5.0)
+        tasks = [m.task for m in self.mirrors.values() if m.task is not None]
+        if self._writer is not None:
+            tasks.append(self._writer)
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+        self.mirrors.clear()
+        self._writer = None
+        if self.r is not None:
+            await self.r.aclose()
+            self.r = None
+
+    # ------------------------------------------------------------------ the owner: frames out
+    def publish(self, run_id: str, frame: Frame) -> None:
+        """Queue one frame of a run this process owns; sent with the rest of this loop turn's."""
+        self._pending.append((run_id, frame))
+        self._idle.clear()
+        self._kick.set()
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Until every published frame reached Redis (True), or ``timeout`` passed (False)."""
+        if self._writer is None or self._writer.done():
+            return not self._pending
+        try:
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+            return True
+        except TimeoutError:
+            return False
+
+    async def _write_loop(self) -> None:
+        backoff = 0.1
+        while True:
+            await self._kick.wait()
+            self._kick.clear()
+            batch, self._pending = self._pending, []
+            if not batch:
+                self._idle.set()
+                continue
+            try:
+                await self._xadd(batch)
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                # Redis is down: keep the frames, in order, and try again (bounded by the runs themselves,
+                # like the owner's own channels); local subscribers are not held up
+                log.warning("writing %d frame(s) to Redis at %s failed (%s); retrying in %.1f s",
+                            len(batch), self.where, _why(e), backoff)
+                self._pending[:0] = batch
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                self._kick.set()
+                continue
+            if not self._pending:
+                self._idle.set()
+
+    async def _xadd(self, batch: list[tuple[str, Frame]]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for run_id, f in batch:
+            pipe.xadd(self.log_key(run_id), fields_of(f), id=f"0-{f.id}",
+                      maxlen=self.maxlen, approximate=True)
+        replies = await pipe.execute(raise_on_error=False)
+        self.batches += 1
+        lost: set[str] = set()
+        for (run_id, f), reply in zip(batch, replies):
+            if not isinstance(reply, Exception):
+                self.xadds += 1
+            elif "equal or smaller" not in str(reply):
+                raise reply
+            elif run_id not in lost and not await self._already_there(run_id, f):
+                lost.add(run_id)           # another process ended this run (it thought this one was dead)
+        for run_id in lost:
+            log.error("run %s was ended by another process (this one missed its lease); stopping it here", run_id)
+            if self.on_taken_over is not None:
+                self.on_taken_over(run_id)
+
+    async def _already_there(self, run_id: str, f: Frame) -> bool:
+        """After a retry: is this very frame in the stream already (an earlier attempt wrote it)?"""
+        sid = f"0-{f.id}"
+        got = await self.redis.xrange(self.log_key(run_id), min=sid, max=sid, count=1)
+        return bool(got) and frame_of(*got[0]) == f
+
+    # ------------------------------------------------------------------ the run index and records
+    async def put_record(self, doc: dict[str, Any], owner: str | None = None, *, index: bool = False) -> None:
+        rec = dict(doc, owner=owner) if owner is not None else dict(doc)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self.record_key(doc["id"]), _dumps(rec))
+        if index:
+            pipe.zadd(self.index_key, {doc["id"]: float(doc.get("created") or time.time())})
+        await pipe.execute()
+
+    async def put_records(self, docs: Iterable[dict[str, Any]], owner: str) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        n = 0
+        for doc in docs:
+            pipe.set(self.record_key(doc["id"]), _dumps(dict(doc, owner=owner)))
+            n += 1
+        if n:
+            await pipe.execute()
+
+    async def get_record(self, run_id: str) -> dict[str, Any] | None:
+        raw = await self.redis.get(self.record_key(run_id))
+        return _loads(raw)
+
+    async def list_runs(self, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` runs of every process, as ``RunStore.list_runs`` shows them."""
+        ids = await self.redis.zrevrange(self.index_key, 0, max(0, limit - 1))
+        if not ids:
+            return []
+        raws = await self.redis.mget([self.record_key(i.decode()) for i in ids])
+        out = []
+        for raw in raws:
+            rec = _loads(raw)
+            if rec is not None:
+                out.append({k: rec.get(k) for k in ("id", "prompt", "created", "providers", "status", "source",
+                                                    "parent")})
+        return out
+
+    async def request_cancel(self, run_id: str, reason: str) -> bool:
+        """Ask the owner of a run this process does not run to cancel it (it checks every lease tick)."""
+        rec = await self.get_record(run_id)
+        if rec is None or rec.get("status") != "running":
+            return False
+        await self.redis.set(self.cancel_key(run_id), reason.encode(), ex=60)
+        return True
+
+    async def prune(self, keep_runs: int | None, keep_days: float | None) -> int:
+        """Finished runs past the retention settings leave Redis (record, stream, index entry)."""
+        r = self.redis
+        ids: set[bytes] = set()
+        if keep_runs is not None:
+            ids.update(await r.zrevrange(self.index_key, keep_runs, -1))
+        if keep_days is not None:
+            ids.update(await r.zrangebyscore(self.index_key, "-inf", time.time() - keep_days * 86400.0))
+        n = 0
+        for raw_id in ids:
+            run_id = raw_id.decode()
+            rec = await self.get_record(run_id)
+            if rec is not None and rec.get("status") == "running":
+                continue
+            await r.delete(self.record_key(run_id), self.log_key(run_id))
+            await r.zrem(self.index_key, run_id)
+            n += 1
+        return n
+
+    # ------------------------------------------------------------------ other processes' runs: mirrors
+    async def channel(self, run_id: str) -> Channel | None:
+        """A mirror of a run this process does not own: caught up with Redis, following it while it is
+        live; None when Redis knows no such run. Concurrent requests share one mirror."""
+        hub = self._hub
+        assert hub is not None, "connect() first"
+        ch = hub.get(run_id)
+        if ch is not None:
+            return ch
+        opening = self._opening.get(run_id)
+        if opening is not None:
+            return await asyncio.shield(opening)
+        fut: asyncio.Future[Channel | None] = asyncio.get_running_loop().create_future()
+        self._opening[run_id] = fut
+        try:
+            ch = await self._open(run_id, hub)
+            fut.set_result(ch)
+            return ch
+        except BaseException as e:
+            fut.set_exception(e)
+            fut.exception()                    # retrieved: the waiters get it too
+            raise
+        finally:
+            del self._opening[run_id]
+
+    async def _open(self, run_id: str, hub: Hub) -> Channel | None:
+        key = self.log_key(run_id)
+        ch = Channel(run_id, hub.limits)
+        entries = await self._range(key, 0)
+        if not entries:
+            rec = await self.get_record(run_id)
+            if rec is None:
+                return None
+            if rec.get("status") != "running":     # finished, its log gone: completed from the results
+                ch.load([(f.id, f.event, f.provider, f.data) for f in replay_frames(rec, [])])
+                return hub.adopt(ch)
+        frames = [frame_of(sid, fields) for sid, fields in entries]
+        first = frames[0].id if frames else 1
+        ends = next((i for i, f in enumerate(frames) if f.event == "end"), None)
+        if ends is not None:
+            frames = frames[:ends + 1]
+        ch.load([(f.id, f.event, f.provider, f.data) for f in frames], base=first - 1)
+        if ends is not None:
+            return hub.adopt(ch)                   # finished: kept with the other finished channels
+        live = hub.attach(ch)
+        if live is ch:
+            m = self.mirrors[run_id] = Mirror(ch, key)
+            m.task = asyncio.create_task(self._follow(run_id, m), name=f"tokenrace-mirror-{run_id}")
+        return live
+
+    async def _range(self, key: str, after: int) -> list[Entry]:
+        out: list[Entry] = []
+        start = f"({'0-%d' % after}" if after else "-"
+        while True:
+            page: list[Entry] = await self.redis.xrange(key, min=start, max="+", count=PAGE)
+            out.extend(page)
+            if len(page) < PAGE:
+                return out
+            start = f"({page[-1][0].decode()}"
+
+    def _ingest(self, m: Mirror, entries: list[Entry]) -> bool:
+        """Append the entries this mirror does not have yet; False when the mirror fell so far behind
+        that Redis trimmed what it had not read (its subscribers are dropped and reconnect)."""
+        ch = m.channel
+        for sid, fields in entries:
+            if ch.closed:
+                break
+            n = entry_id(sid)
+            if n <= ch.last_id:
+                continue                   # already here (a catch-up and the reader overlapped)
+            if n != ch.last_id + 1:
+                if ch.history or ch.base:
+                    self._broken(m, f"events {ch.last_id + 1} to {n - 1} were trimmed before this process "
+                                    f"read them")
+                    return False
+                ch.base = n - 1            # the oldest events were trimmed (MAXLEN ~): start at the first kept
+            f = frame_of(sid, fields)
+            ch.publish(f.event, f.data, f.provider)
+            if f.event == "end":
+                ch.close()
+        m.advanced.set()
+        return True
+
+    def _broken(self, m: Mirror, why: str) -> None:
+        ch = m.channel
+        log.error("run %s: the mirror of this run is behind Redis (%s); its subscribers reconnect", ch.run_id, why)
+        for sub in list(ch.subscribers):
+            ch.drop(sub, why)
+        if self._hub is not None and self._hub.channels.get(ch.run_id) is ch:
+            del self._hub.channels[ch.run_id]
+        self.mirrors.pop(ch.run_id, None)
+        if m.task is not None and m.task is not asyncio.current_task():
+            m.task.cancel()
+
+    async def _follow(self, run_id: str, m: Mirror) -> None:
+        """The one reader of this run in this process: XREAD BLOCK until its ``end``."""
+        ch, backoff = m.channel, 0.1
+        try:
+            while not ch.closed and self.mirrors.get(run_id) is m:
+                try:
+                    reply = await self.redis.xread({m.key: f"0-{ch.last_id}"}, count=PAGE, block=self.block_ms)
+                    backoff = 0.1
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:
+                    log.warning("run %s: reading it from Redis at %s failed (%s); retrying in %.1f s",
+                                run_id, self.where, _why(e), backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                for _key, entries in reply or ():
+                    if not self._ingest(m, entries):
+                        return
+        finally:
+            if self.mirrors.get(run_id) is m:
+                del self.mirrors[run_id]
+
+    def release(self, reason: str) -> None:
+        """Disconnect the subscribers of every mirror (this process is stopping; the runs go on)."""
+        for m in list(self.mirrors.values()):
+            for sub in list(m.channel.subscribers):
+                m.channel.drop(sub, reason, quiet=True)
+
+    async def reach(self, ch: Channel, last_event_id: str | None) -> None:
+        """Before positioning a subscriber of a live mirror at ``last_event_id``: wait (bounded) until the
+        mirror holds that id, which the client may have read from the owner a moment before its XADD."""
+        m = self.mirrors.get(ch.run_id)
+        if m is None or m.channel is not ch or last_event_id is None:
+            return
+        raw = last_event_id.strip()
+        if not (raw.isascii() and raw.isdigit() and len(raw) < 19):
+            return
+        want = int(raw)
+        deadline = asyncio.get_running_loop().time() + self.reach_timeout_s
+        while want > ch.last_id and not ch.closed:
+            self._ingest(m, await self._range(m.key, ch.last_id))
+            left = deadline - asyncio.get_running_loop().time()
+            if want <= ch.last_id or ch.closed or left <= 0:
+                return
+            m.advanced.clear()
+            try:
+                async with asyncio.timeout(min(left, 0.25)):
+                    await m.advanced.wait()
+            except TimeoutError:
+                pass
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _loads(raw: bytes | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _why(e: BaseException) -> str:
+    text = str(e) or type(e).__name__
+    return text.splitlines()[0][:200]
