@@ -118,10 +118,19 @@ def _redis_ping(port: int) -> bool:
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
     """redis-server (Debian's package) on a free loopback port in a temporary folder, no persistence;
-    stopped after the session. Skipped when it is not installed, unless TOKENRACE_REQUIRE_REDIS=1 (CI)."""
+    stopped after the session. Skipped when it is not installed, unless TOKENRACE_REQUIRE_REDIS=1 (CI).
+    ``TOKENRACE_REDIS_URL`` (``.ci/run`` starts one) uses that server instead: its data is flushed."""
     import shutil
     import subprocess
     import time
+
+    given = os.environ.get("TOKENRACE_REDIS_URL")
+    if given:
+        port = int(given.rstrip("/").rsplit(":", 1)[1].split("/")[0])
+        if not _redis_ping(port):
+            pytest.fail(f"TOKENRACE_REDIS_URL={given} does not answer PING")
+        yield f"redis://127.0.0.1:{port}"
+        return
 
     exe = shutil.which("redis-server")
     if exe is None:

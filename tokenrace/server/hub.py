@@ -12,6 +12,12 @@ Design
 * A :class:`Subscriber` is a cursor into that shared history: replay and live events are read
   from the same list, in order, so there is no gap, no duplicate and no hand-off to get wrong.
   Each event is encoded once, whatever the number of subscribers.
+* Fan-out: a subscriber whose writer is idle registers ``push`` (the SSE writer's direct write).
+  Publishing then wakes no coroutine per subscriber: it schedules one :meth:`Channel._fanout` per
+  loop turn, so events published in the same turn go out together, and each group of subscribers at
+  the same position (usually all of them) shares one ``bytes`` (and one HTTP chunk of it), which each
+  writer hands to its socket. A writer that cannot write at once takes over again with its own
+  bounded flush. Subscribers without ``push`` are woken as before.
 * Bounded: a subscriber's backlog (events published since it joined that it has not taken,
   counted in events and bytes) is checked as events are published; past the limit it is dropped
   (``on_drop`` closes its connection; the client reconnects with ``Last-Event-ID``). Writers
@@ -75,11 +81,28 @@ def reset_frame(reason: str) -> bytes:
     return encode_event(json.dumps({"reason": reason}, **_JSON), event="reset", id=0)
 
 
+class Batch:
+    """Frames due to a group of subscribers at one position, shared by all of them."""
+
+    __slots__ = ("data", "_chunk")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self._chunk: bytes | None = None
+
+    @property
+    def chunk(self) -> bytes:
+        """The data as one HTTP/1.1 chunk (``Transfer-Encoding: chunked``), made once per batch."""
+        if self._chunk is None:
+            self._chunk = b"%x\r\n%b\r\n" % (len(self.data), self.data)
+        return self._chunk
+
+
 class Subscriber:
     """A cursor into a channel's history; ``take`` returns what is due, ``wait`` until more is."""
 
     __slots__ = ("channel", "provider", "cursor", "joined", "prefix", "closed", "reason", "on_drop",
-                 "_waiter", "__weakref__")
+                 "push", "_waiter", "__weakref__")
 
     def __init__(self, channel: "Channel", provider: str | None, cursor: int, prefix: bytes = b"") -> None:
         self.channel, self.provider, self.cursor = channel, provider, cursor
@@ -88,6 +111,8 @@ class Subscriber:
         self.closed = False
         self.reason: str | None = None
         self.on_drop: Callable[[str], None] | None = None
+        # set while the writer is idle: the channel's fan-out hands it what is due, no wake-up needed
+        self.push: Callable[[Batch], None] | None = None
         self._waiter: asyncio.Future | None = None
 
     def take(self, max_bytes: int = 64 * 1024) -> tuple[bytes, bool]:
@@ -172,6 +197,8 @@ class Channel:
         self.closed = False
         self.subscribers: set[Subscriber] = set()
         self._since_check = 0
+        self._fanout_due = False
+        self.fanouts = 0                  # fan-out callbacks run (tests, benchmarks)
 
     @property
     def last_id(self) -> int:
@@ -189,16 +216,49 @@ class Channel:
         self.offsets.append(self.size)
         self.footprint += msg.footprint()
         if self.subscribers:
+            fanout = False
             for sub in self.subscribers:
                 if provider is None or sub.provider is None or sub.provider == provider:
+                    if sub.push is not None:
+                        fanout = True
+                        continue
                     w = sub._waiter
                     if w is not None and not w.done():
                         w.set_result(True)
+            if fanout and not self._fanout_due:
+                self._fanout_due = True
+                asyncio.get_running_loop().call_soon(self._fanout)
             self._since_check += 1
             if self._since_check >= self.limits.check_every:
                 self._since_check = 0
                 self.check_backlogs()
         return msg
+
+    def _fanout(self, max_bytes: int = 64 * 1024) -> None:
+        """Hand what is due to every idle writer: one ``take`` per group of subscribers at the same
+        position, whatever was published since the last turn, as one write per subscriber."""
+        self._fanout_due = False
+        self.fanouts += 1
+        shared: dict[tuple[int, str | None], tuple[Batch | None, int]] = {}
+        again = False
+        for sub in list(self.subscribers):
+            push = sub.push
+            if push is None or sub.closed:
+                continue
+            key = (sub.cursor, sub.provider)
+            got = shared.get(key)
+            if got is None:
+                data, _ = sub.take(max_bytes)
+                got = shared[key] = (Batch(data) if data else None, sub.cursor)
+            else:
+                sub.cursor = got[1]
+            if got[0] is not None:
+                push(got[0])
+            if sub.push is not None and sub.pending():
+                again = True
+        if again and not self._fanout_due:
+            self._fanout_due = True
+            asyncio.get_running_loop().call_soon(self._fanout)
 
     def load(self, messages: list[tuple[int, str, str | None, str]], base: int = 0) -> None:
         """Fill the history from stored ``(id, event, provider, data)`` rows (before any subscriber);

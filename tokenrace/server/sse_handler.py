@@ -2,7 +2,12 @@
 
 The loop takes every frame due from the subscriber's cursor (replay first, then live) and writes
 them; when the socket did not take everything at once it awaits ``flush()`` before taking more, so
-at most one bounded batch is buffered per connection. One timer per connection (no extra task)
+at most one bounded batch is buffered per connection. Once caught up, the writer parks and
+registers a direct write (``Subscriber.push``): the channel's fan-out, once per loop turn, hands it
+the bytes it shares with every subscriber at the same position, already framed as one HTTP chunk,
+and it goes straight to the socket with one ``send``; no coroutine wakes per event. When the socket
+does not take it all, tornado's stream buffers the rest and the writer takes over again, waiting for
+that flush under the same timeout. One timer per connection (no extra task)
 is the watchdog: it sends a ``: ping`` comment on streams idle for ``heartbeat_s``, and drops a
 client whose pending flush has not completed within ``flush_timeout_s`` (the hub also drops one
 whose backlog passes its limit); the reason is logged once. ``on_connection_close`` wakes the
@@ -19,7 +24,7 @@ from tornado.iostream import IOStream, StreamClosedError
 
 from ..sse import encode_comment
 from .handlers import BaseHandler
-from .hub import Channel, Subscriber
+from .hub import Batch, Channel, Subscriber
 from .runs import RunManager
 
 log = logging.getLogger("tokenrace.server")
@@ -40,6 +45,9 @@ class SSEWriter:
         self._flush_since: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._abort: asyncio.Future | None = None   # set while waiting on a flush
+        self._pending_flush: asyncio.Future | None = None   # a direct write's rest, buffered by tornado
+        self._direct = False              # direct writes possible (HTTP/1.x connection, headers sent)
+        self._chunked = False             # ... each one framed as an HTTP chunk
         self._run_id = ""
         handler.sse = self
 
@@ -82,17 +90,62 @@ class SSEWriter:
         h.write(data)
         fut = h.flush()
         self._last_write = self._loop.time()
+        if self._stream().writing():
+            await self._wait_flush(fut)
+
+    async def _wait_flush(self, fut: asyncio.Future) -> None:
         stream = self._stream()
-        if stream.writing():
-            self._flush_since = self._last_write
-            self._abort = self._loop.create_future()
+        self._flush_since = self._loop.time()
+        self._abort = self._loop.create_future()
+        try:
+            await asyncio.wait((fut, self._abort), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._flush_since = None
+        if stream.closed() or self._abort.done():
+            raise StreamClosedError()
+        self._abort = None
+
+    def _can_write_directly(self) -> bool:
+        """Direct writes need tornado's HTTP/1 connection with the headers sent and no body length;
+        ``_chunking_output`` says whether tornado frames this response as chunks (HTTP/1.1)."""
+        conn = self._connection()
+        chunked = getattr(conn, "_chunking_output", None)
+        if not isinstance(chunked, bool) or getattr(conn, "_expected_content_remaining", 0) is not None:
+            return False
+        if not self.h._headers_written or getattr(self._stream(), "socket", None) is None:
+            return False
+        self._chunked = chunked
+        return True
+
+    def _push(self, batch: Batch) -> None:
+        """The fan-out's direct write: one ``send`` of bytes shared with other subscribers."""
+        sub = self.sub
+        if sub is None:
+            return
+        data = batch.chunk if self._chunked else batch.data
+        stream = self._stream()
+        if self._closed or stream.closed():
+            sub.close("client closed")
+            return
+        sent = 0
+        if not stream.writing():            # else tornado still holds bytes: they go first
             try:
-                await asyncio.wait((fut, self._abort), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                self._flush_since = None
-            if stream.closed() or self._abort.done():
-                raise StreamClosedError()
-            self._abort = None
+                sent = stream.socket.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                sub.close("client closed")
+                return
+            self._last_write = self._loop.time()
+        if sent < len(data):
+            # the socket is full: tornado buffers the rest; the writer waits for it under the flush timeout
+            sub.push = None
+            try:
+                self._pending_flush = stream.write(data[sent:])
+            except StreamClosedError:
+                sub.close("client closed")
+                return
+            sub.wake()
 
     def _tick(self) -> None:
         """Watchdog: heartbeat on idle streams, drop on a flush that does not complete."""
@@ -133,15 +186,25 @@ class SSEWriter:
         self._timer = self._loop.call_later(self._tick_s, self._tick)
         try:
             await self._send(retry + sub.prefix)
+            self._direct = self._can_write_directly()
             chunk = cfg.write_chunk_bytes
             while not sub.closed:
+                if self._pending_flush is not None:
+                    fut, self._pending_flush = self._pending_flush, None
+                    await self._wait_flush(fut)
+                    continue
                 data, done = sub.take(chunk)
                 if data:
                     await self._send(data)
                     continue
                 if done:
                     break
-                if not await sub.wait() and not sub.closed:
+                sub.push = self._push if self._direct else None
+                try:
+                    woke = await sub.wait()
+                finally:
+                    sub.push = None
+                if not woke and not sub.closed:
                     await self._send(PING)            # the watchdog found the stream idle
         except StreamClosedError:
             sub.close("client closed")

@@ -1,0 +1,194 @@
+"""Fan-out over several processes: N subscribers of one run, served by `tokenrace serve --redis --workers W`.
+
+    python benchmarks/fanout_cluster.py                        # 10,000 subscribers, 4 workers, 20 events/s
+    python benchmarks/fanout_cluster.py --subscribers 2000 --workers 2 --json
+
+A throw-away redis-server; `tokenrace serve --redis URL --workers W` on one port (SO_REUSEPORT spreads
+the connections); this process is the run's owner: it publishes the run's frames through the same
+``RedisBridge.publish`` a serving process uses (one pipeline of XADDs per loop turn), each carrying
+``perf_counter_ns()`` at publish, at ``--rate`` events/s. Subscribers are lean SSE clients
+(``sse_client.py``) in ``--client-procs`` processes; delivery latency is publish -> the client read
+the bytes (CLOCK_MONOTONIC is shared on Linux), so it includes Redis, each worker's one XREAD reader
+per run, its fan-out, and the clients' own work, all on this machine's cores. Each subscriber checks
+its ids are contiguous (no gap, no duplicate) and that it got ``end``.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cluster import RedisServer, Serve, raise_fd_limit  # noqa: E402
+from fanout import pct  # noqa: E402
+
+
+# ---------------------------------------------------------------- client process
+async def client_main(url: str, n: int) -> None:
+    from urllib.parse import urlsplit
+
+    from sse_client import connect
+
+    raise_fd_limit()
+    u = urlsplit(url)
+    states = [{"lat": [], "last": 0, "bad": 0, "end": False, "warm": False} for _ in range(n)]
+    warm = 0
+    ready = asyncio.Event()
+
+    def handler(st: dict):
+        def on_event(ev, now: int) -> None:
+            nonlocal warm
+            if ev.event == "end":
+                st["end"] = True
+                return
+            i = int(ev.id)
+            if i != st["last"] + 1:
+                st["bad"] += 1
+            st["last"] = i
+            d = json.loads(ev.data)
+            if d["phase"] == "paced":
+                st["lat"].append(now - d["t"])
+            elif not st["warm"]:
+                st["warm"] = True
+                warm += 1
+                if warm == n:
+                    ready.set()
+        return on_event
+
+    protos = []
+    for st in states:
+        for attempt in range(10):
+            try:
+                protos.append(await connect(u.hostname, u.port, u.path, handler(st)))
+                break
+            except OSError:
+                if attempt == 9:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
+    await ready.wait()                       # every connection got the first event: subscribed
+    print("ready", flush=True)
+    await asyncio.gather(*(p.closed for p in protos))
+    out = {"lat_ms": [round(x / 1e6, 3) for st in states for x in st["lat"]],
+           "gaps_or_dups": sum(st["bad"] for st in states),
+           "no_end": sum(1 for st in states if not st["end"])}
+    print(json.dumps(out), flush=True)
+
+
+# ---------------------------------------------------------------- the owner
+async def main_async(args: argparse.Namespace) -> dict:
+    from tokenrace.protocol import Frame
+    from tokenrace.server.hub import Hub
+    from tokenrace.server.redis_bridge import RedisBridge
+
+    raise_fd_limit()
+    redis = RedisServer()
+    home = tempfile.mkdtemp(prefix="tokenrace-cluster-")
+    serve = None
+    try:
+        serve = await Serve.start("--port", "0", "--redis", redis.url, "--workers", str(args.workers),
+                                  "--db", os.path.join(home, "runs.db"), home=home)
+        owner = RedisBridge(redis.url)
+        await owner.connect(Hub())
+        run_id = "cluster-bench"
+        await owner.put_record({"id": run_id, "prompt": "bench", "created": time.time(), "providers": [],
+                                "status": "running", "source": "bench", "params": {}, "results": [],
+                                "finished": None, "parent": None}, index=True)
+        next_id = 1
+
+        def publish(event: str, data: str, provider: str | None = "bench") -> None:
+            nonlocal next_id
+            owner.publish(run_id, Frame(next_id, event, provider, data))
+            next_id += 1
+
+        pad = "x" * 40
+        publish("delta", f'{{"provider":"bench","phase":"warm","text":"{pad}","t":0}}')
+        await owner.flush()
+        url = f"{serve.url}api/runs/{run_id}/events"
+        procs = []
+        per = [args.subscribers // args.client_procs + (1 if i < args.subscribers % args.client_procs else 0)
+               for i in range(args.client_procs)]
+        t_connect = time.perf_counter()
+        for n in per:
+            procs.append(await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "--client", url, str(n), stdout=asyncio.subprocess.PIPE, limit=1 << 28))
+        async with asyncio.timeout(300):
+            for p in procs:
+                line = await p.stdout.readline()
+                if line.strip() != b"ready":
+                    raise SystemExit("a client process failed before it was ready")
+        connect_s = time.perf_counter() - t_connect
+        await asyncio.sleep(1.0)              # let the connection storm's after-effects settle
+        cpu0 = serve.cpu_s()
+        interval = 1.0 / args.rate
+        count = int(args.rate * args.seconds)
+        start = time.perf_counter()
+        for i in range(count):
+            delay = start + i * interval - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            publish("delta", f'{{"provider":"bench","phase":"paced","text":"{pad}","t":{time.perf_counter_ns()}}}')
+        await owner.flush()
+        await asyncio.sleep(1.0)
+        cpu = serve.cpu_s() - cpu0
+        publish("end", json.dumps({"run": run_id, "status": "done"}), None)
+        await owner.flush()
+        results = []
+        async with asyncio.timeout(300):
+            for p in procs:
+                lines = (await p.stdout.read()).splitlines()
+                await p.wait()
+                results.append(json.loads(lines[-1]))
+        await owner.close()
+        lat = [x for r in results for x in r["lat_ms"]]
+        return {"subscribers": args.subscribers, "workers": args.workers, "client_procs": args.client_procs,
+                "rate": args.rate, "events": count, "deliveries": len(lat), "expected": count * args.subscribers,
+                "lat_p50_ms": pct(lat, 50), "lat_p90_ms": pct(lat, 90), "lat_p99_ms": pct(lat, 99),
+                "lat_max_ms": max(lat) if lat else None, "connect_s": connect_s,
+                "server_cpu_us_per_delivery": cpu * 1e6 / max(1, len(lat)),
+                "server_cpu_share": cpu / (count * interval + 1.0),
+                "gaps_or_dups": sum(r["gaps_or_dups"] for r in results),
+                "no_end": sum(r["no_end"] for r in results), "load_avg": os.getloadavg()[0]}
+    finally:
+        if serve is not None:
+            await serve.stop()
+        redis.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--subscribers", type=int, default=10_000)
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--client-procs", type=int, default=4)
+    ap.add_argument("--rate", type=float, default=20.0, help="events per second (default 20)")
+    ap.add_argument("--seconds", type=float, default=10.0, help="paced phase length (default 10)")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--client", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.client:
+        asyncio.run(client_main(args.client[0], int(args.client[1])))
+        return 0
+    r = asyncio.run(main_async(args))
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    print(f"fan-out over {r['workers']} `serve --redis` workers on one port, {r['subscribers']:,} subscribers in "
+          f"{r['client_procs']} client processes, {r['rate']:g} events/s for {r['events']} events; "
+          f"{platform.machine()} x{os.cpu_count()}, load average {r['load_avg']:.1f}")
+    print(f"delivery p50 {r['lat_p50_ms']:.1f} ms, p90 {r['lat_p90_ms']:.1f} ms, p99 {r['lat_p99_ms']:.1f} ms, "
+          f"max {r['lat_max_ms']:.1f} ms; {r['deliveries']:,} of {r['expected']:,} deliveries; "
+          f"gaps or duplicates {r['gaps_or_dups']}, streams without end {r['no_end']}")
+    print(f"server CPU {r['server_cpu_us_per_delivery']:.1f} us per delivery ({r['server_cpu_share']:.2f} cores "
+          f"while paced); {r['subscribers']:,} connected in {r['connect_s']:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
