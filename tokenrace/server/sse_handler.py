@@ -48,6 +48,7 @@ class SSEWriter:
         self._pending_flush: asyncio.Future | None = None   # a direct write's rest, buffered by tornado
         self._direct = False              # direct writes possible (HTTP/1.x connection, headers sent)
         self._chunked = False             # ... each one framed as an HTTP chunk
+        self._io: IOStream | None = None  # the connection's stream, kept for direct writes
         self._run_id = ""
         handler.sse = self
 
@@ -112,18 +113,18 @@ class SSEWriter:
         chunked = getattr(conn, "_chunking_output", None)
         if not isinstance(chunked, bool) or getattr(conn, "_expected_content_remaining", 0) is not None:
             return False
-        if not self.h._headers_written or getattr(self._stream(), "socket", None) is None:
+        stream = self._stream()
+        if not self.h._headers_written or getattr(stream, "socket", None) is None:
             return False
-        self._chunked = chunked
+        self._chunked, self._io = chunked, stream
         return True
 
     def _push(self, batch: Batch) -> None:
         """The fan-out's direct write: one ``send`` of bytes shared with other subscribers."""
-        sub = self.sub
-        if sub is None:
+        sub, stream = self.sub, self._io
+        if sub is None or stream is None:
             return
         data = batch.chunk if self._chunked else batch.data
-        stream = self._stream()
         if self._closed or stream.closed():
             sub.close("client closed")
             return
