@@ -81,16 +81,7 @@ class Serve:
 
     def cpu_s(self) -> float:
         """User + system CPU seconds of the serving processes so far."""
-        total = 0.0
-        tick = os.sysconf("SC_CLK_TCK")
-        for pid in self.pids:
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / tick
-            except OSError:
-                pass
-        return total
+        return cpu_of(self.pids)
 
     async def stop(self) -> None:
         if self.proc.returncode is None:
@@ -114,3 +105,48 @@ def raise_fd_limit() -> None:
     want = min(hard, 65536) if hard != resource.RLIM_INFINITY else 65536
     if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def cpu_of(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except OSError:
+            pass
+    return total
+
+
+def send_floor_us(n: int = 1000, size: int = 180, reps: int = 20) -> float:
+    """CPU microseconds of one ``send`` of ``size`` bytes to one of ``n`` loopback TCP connections
+    (TCP_NODELAY, as the server): the kernel's send and receive path, the floor under any fan-out."""
+    import statistics
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(n)
+    pairs = []
+    try:
+        for _ in range(n):
+            c = socket.create_connection(srv.getsockname())
+            s, _ = srv.accept()
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            pairs.append((c, s))
+        payload = b"x" * size
+        out = []
+        for _ in range(reps):
+            t0 = time.process_time()
+            for _, s in pairs:
+                s.send(payload)
+            out.append((time.process_time() - t0) * 1e6 / n)
+            for c, _ in pairs:
+                c.recv(65536)
+        return statistics.median(out)
+    finally:
+        for c, s in pairs:
+            c.close()
+            s.close()
+        srv.close()

@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cluster import RedisServer, Serve, raise_fd_limit  # noqa: E402
+from cluster import RedisServer, Serve, cpu_of, raise_fd_limit, send_floor_us  # noqa: E402
 from fanout import pct  # noqa: E402
 
 
@@ -126,7 +126,7 @@ async def main_async(args: argparse.Namespace) -> dict:
                     raise SystemExit("a client process failed before it was ready")
         connect_s = time.perf_counter() - t_connect
         await asyncio.sleep(1.0)              # let the connection storm's after-effects settle
-        cpu0 = serve.cpu_s()
+        cpu0, ccpu0 = serve.cpu_s(), cpu_of([p.pid for p in procs])
         interval = 1.0 / args.rate
         count = int(args.rate * args.seconds)
         start = time.perf_counter()
@@ -137,7 +137,7 @@ async def main_async(args: argparse.Namespace) -> dict:
             publish("delta", f'{{"provider":"bench","phase":"paced","text":"{pad}","t":{time.perf_counter_ns()}}}')
         await owner.flush()
         await asyncio.sleep(1.0)
-        cpu = serve.cpu_s() - cpu0
+        cpu, ccpu = serve.cpu_s() - cpu0, cpu_of([p.pid for p in procs]) - ccpu0
         publish("end", json.dumps({"run": run_id, "status": "done"}), None)
         await owner.flush()
         results = []
@@ -154,6 +154,9 @@ async def main_async(args: argparse.Namespace) -> dict:
                 "lat_max_ms": max(lat) if lat else None, "connect_s": connect_s,
                 "server_cpu_us_per_delivery": cpu * 1e6 / max(1, len(lat)),
                 "server_cpu_share": cpu / (count * interval + 1.0),
+                "client_cpu_us_per_delivery": ccpu * 1e6 / max(1, len(lat)),
+                "client_cpu_share": ccpu / (count * interval + 1.0),
+                "send_floor_us": send_floor_us(),
                 "gaps_or_dups": sum(r["gaps_or_dups"] for r in results),
                 "no_end": sum(r["no_end"] for r in results), "load_avg": os.getloadavg()[0]}
     finally:
@@ -185,8 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"delivery p50 {r['lat_p50_ms']:.1f} ms, p90 {r['lat_p90_ms']:.1f} ms, p99 {r['lat_p99_ms']:.1f} ms, "
           f"max {r['lat_max_ms']:.1f} ms; {r['deliveries']:,} of {r['expected']:,} deliveries; "
           f"gaps or duplicates {r['gaps_or_dups']}, streams without end {r['no_end']}")
-    print(f"server CPU {r['server_cpu_us_per_delivery']:.1f} us per delivery ({r['server_cpu_share']:.2f} cores "
-          f"while paced); {r['subscribers']:,} connected in {r['connect_s']:.1f} s")
+    print(f"CPU per delivery: servers {r['server_cpu_us_per_delivery']:.1f} us ({r['server_cpu_share']:.2f} cores "
+          f"while paced), clients {r['client_cpu_us_per_delivery']:.1f} us ({r['client_cpu_share']:.2f} cores); "
+          f"one loopback send alone costs {r['send_floor_us']:.1f} us here")
+    print(f"{r['subscribers']:,} connected in {r['connect_s']:.1f} s")
     return 0
 
 

@@ -100,7 +100,7 @@ class RedisBridge:
     """One per server process: publishes the runs it owns, mirrors the others, keeps the shared index."""
 
     def __init__(self, url: str, *, prefix: str = "tokenrace", maxlen: int = 100_000,
-                 block_ms: int = 5000, reach_timeout_s: float = 3.0) -> None:
+                 block_ms: int = 2000, reach_timeout_s: float = 3.0) -> None:
         self.url, self.prefix, self.maxlen = url, prefix, maxlen
         self.block_ms, self.reach_timeout_s = block_ms, reach_timeout_s
         self.where = safe_url(url)
@@ -147,7 +147,9 @@ class RedisBridge:
             raise RedisUnavailable("--redis needs the redis package: pip install 'redis>=5'") from None
         self._hub = hub
         try:
-            self.r = aioredis.from_url(self.url, decode_responses=False, health_check_interval=30)
+            # a blocked XREAD answers within block_ms: the socket timeout must be longer (redis-py 8: 5 s)
+            self.r = aioredis.from_url(self.url, decode_responses=False, health_check_interval=30,
+                                       socket_connect_timeout=5, socket_timeout=max(10.0, 3 * self.block_ms / 1000))
             await self.r.ping()
         except Exception as e:
             if self.r is not None:
