@@ -126,6 +126,12 @@ async def main_async(args: argparse.Namespace) -> dict:
                     raise SystemExit("a client process failed before it was ready")
         connect_s = time.perf_counter() - t_connect
         await asyncio.sleep(1.0)              # let the connection storm's after-effects settle
+        spy = None
+        if args.profile:
+            # py-spy on the first worker for the paced phase (raw collapsed stacks: benchmarks/profile_top.py)
+            spy = await asyncio.create_subprocess_exec(
+                "py-spy", "record", "-r", "200", "-f", "raw", "-o", args.profile, "-d", str(int(args.seconds)),
+                "--pid", str(serve.pids[0]), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         cpu0, ccpu0 = serve.cpu_s(), cpu_of([p.pid for p in procs])
         interval = 1.0 / args.rate
         count = int(args.rate * args.seconds)
@@ -138,6 +144,8 @@ async def main_async(args: argparse.Namespace) -> dict:
         await owner.flush()
         await asyncio.sleep(1.0)
         cpu, ccpu = serve.cpu_s() - cpu0, cpu_of([p.pid for p in procs]) - ccpu0
+        if spy is not None:
+            await spy.wait()
         publish("end", json.dumps({"run": run_id, "status": "done"}), None)
         await owner.flush()
         results = []
@@ -172,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--client-procs", type=int, default=4)
     ap.add_argument("--rate", type=float, default=20.0, help="events per second (default 20)")
     ap.add_argument("--seconds", type=float, default=10.0, help="paced phase length (default 10)")
+    ap.add_argument("--profile", metavar="FILE", help="py-spy the first worker during the paced phase into FILE")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--client", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
