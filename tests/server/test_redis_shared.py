@@ -165,3 +165,31 @@ def test_no_redis_import_without_redis():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
     assert RedisBridge("redis://:pw@h:1/2").where == "redis://h:1/2"
+
+
+async def test_owner_stalled_past_its_lease_loses_the_run(pair, sim_fast):
+    """A stops renewing its lease (as if its loop hung): B ends A's run interrupted; A's next XADD is
+    refused, so A stops the run too and leaves B's record alone; A lists itself again once it renews."""
+    a, b = pair
+    sim_fast.add_profile(Profile("slow", ttft_ms=20, itl_ms=30, answer_tokens=400))
+    for h in (a, b):
+        cfg = h.server.manager.config
+        h.server.manager.config = type(cfg)(providers=cfg.providers + (provider(sim_fast, "slow"),),
+                                            defaults=cfg.defaults)
+    run_id = await a.create("stall", ["slow"])
+    part = await b.sse(f"/api/runs/{run_id}/events", stop_at_event="delta")
+    lease = a.server.manager.lease
+    lease.task.cancel()
+    await asyncio.wait([lease.task])
+    res = await b.sse(f"/api/runs/{run_id}/events", headers={"Last-Event-ID": part.events[-1].id}, timeout=20)
+    end = json.loads(res.events[-1].data)
+    assert end["status"] == "interrupted" and "lease expired" in end["reason"]
+    await wait_for(lambda: run_id not in a.server.manager.runs, timeout=10)
+    _, doc, _ = await b.request("GET", f"/api/runs/{run_id}")
+    assert doc["status"] == "interrupted" and doc["results"][0]["error_kind"] == "interrupted"
+    r = b.server.shared.redis
+    assert lease.proc.encode() not in await r.smembers(lease.procs_key)
+    lease.task = asyncio.create_task(lease._loop())
+    async with asyncio.timeout(10):
+        while lease.proc.encode() not in await r.smembers(lease.procs_key):
+            await asyncio.sleep(0.05)

@@ -91,7 +91,6 @@ class Lease:
         r = self.bridge.redis
         self._script = r.register_script(_APPEND)
         await self._renew()
-        await r.sadd(self.procs_key, self.proc)
         await self.reap()                          # processes that died while none was up
         self.task = asyncio.create_task(self._loop(), name="tokenrace-lease")
 
@@ -115,7 +114,12 @@ class Lease:
         await self.bridge.redis.srem(self.runs_key(self.proc), run_id)
 
     async def _renew(self) -> None:
-        await self.bridge.redis.set(self.key, str(time.time()).encode(), px=int(self.ttl_s * 1000))
+        # listed again every time: a process stalled past its lease was reaped and delisted, and must
+        # be found again if it dies later
+        pipe = self.bridge.redis.pipeline(transaction=False)
+        pipe.set(self.key, str(time.time()).encode(), px=int(self.ttl_s * 1000))
+        pipe.sadd(self.procs_key, self.proc)
+        await pipe.execute()
 
     async def _loop(self) -> None:
         while True:

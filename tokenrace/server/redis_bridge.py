@@ -116,6 +116,7 @@ class RedisBridge:
         self._writer: asyncio.Task[None] | None = None
         self._hub: Hub | None = None
         self.on_taken_over: Callable[[str], None] | None = None   # the owner lost a run to a reaper
+        self.lost: set[str] = set()        # runs another process ended while this one still ran them
         self.xadds = 0                     # entries written (benchmarks, tests)
         self.batches = 0                   # pipelines sent
 
@@ -234,7 +235,8 @@ class RedisBridge:
                 raise reply
             elif run_id not in lost and not await self._already_there(run_id, f):
                 lost.add(run_id)           # another process ended this run (it thought this one was dead)
-        for run_id in lost:
+        for run_id in lost - self.lost:
+            self.lost.add(run_id)
             log.error("run %s was ended by another process (this one missed its lease); stopping it here", run_id)
             if self.on_taken_over is not None:
                 self.on_taken_over(run_id)

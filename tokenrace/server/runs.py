@@ -235,10 +235,13 @@ class RunManager:
         try:
             if not await shared.flush(timeout=10):
                 log.warning("run %s: its last frames are still waiting for Redis at %s", session.id, shared.where)
-            doc = session.describe()
-            if session.results is not None:
-                doc["results"] = [r.to_dict() for r in session.results]
-            await shared.put_record(doc, index=True)
+            if session.id in shared.lost:       # the reaper's record (interrupted) stands
+                shared.lost.discard(session.id)
+            else:
+                doc = session.describe()
+                if session.results is not None:
+                    doc["results"] = [r.to_dict() for r in session.results]
+                await shared.put_record(doc, index=True)
             if lease is not None:
                 await lease.disown(session.id)
         except Exception as e:
