@@ -150,3 +150,16 @@ def send_floor_us(n: int = 1000, size: int = 180, reps: int = 20) -> float:
             c.close()
             s.close()
         srv.close()
+
+
+def cpu_pressure() -> float | None:
+    """Linux PSI: the share of the last 60 s in which some runnable task waited for a CPU (%): how much
+    other work on the machine competed with the benchmark."""
+    try:
+        with open("/proc/pressure/cpu") as f:
+            for line in f:
+                if line.startswith("some"):
+                    return float(line.split("avg60=")[1].split()[0])
+    except (OSError, IndexError, ValueError):
+        pass
+    return None

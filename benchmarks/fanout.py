@@ -37,6 +37,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from cluster import cpu_pressure  # noqa: E402
+
 MAX_SUBSCRIBERS = 1000
 PHASE_TIMEOUT_S = 120.0
 
@@ -360,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"tokenrace serve fan-out on {platform.machine()} x{os.cpu_count()}, Python {platform.python_version()}; "
           f"server and {args.client_kind} clients in separate processes on loopback; load average "
-          f"{os.getloadavg()[0]:.1f} at the end\n")
+          f"{os.getloadavg()[0]:.1f} at the end, CPU pressure {cpu_pressure()}% (PSI some avg60)\n")
     print(f"{'subs':>5} | {'delivery p50':>12} {'p99 ms':>8} {'max ms':>8} | {'server p50':>10} {'p99 ms':>8} | "
           f"{'e2e deliv/s':>12} {'server deliv/s':>15} | {'cpu us/deliv':>12} | {'gaps':>4} {'drops':>5}")
     for r in rows:

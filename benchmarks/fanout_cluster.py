@@ -27,12 +27,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cluster import RedisServer, Serve, cpu_of, raise_fd_limit, send_floor_us  # noqa: E402
+from cluster import RedisServer, Serve, cpu_of, cpu_pressure, raise_fd_limit, send_floor_us  # noqa: E402
 from fanout import pct  # noqa: E402
 
 
 # ---------------------------------------------------------------- client process
-async def client_main(url: str, n: int) -> None:
+async def client_main(url: str, n: int, events: int) -> None:
     from urllib.parse import urlsplit
 
     from sse_client import connect
@@ -40,12 +40,12 @@ async def client_main(url: str, n: int) -> None:
     raise_fd_limit()
     u = urlsplit(url)
     states = [{"lat": [], "last": 0, "bad": 0, "end": False, "warm": False} for _ in range(n)]
-    warm = 0
+    warm = drained = 0
     ready = asyncio.Event()
 
     def handler(st: dict):
         def on_event(ev, now: int) -> None:
-            nonlocal warm
+            nonlocal warm, drained
             if ev.event == "end":
                 st["end"] = True
                 return
@@ -56,6 +56,10 @@ async def client_main(url: str, n: int) -> None:
             d = json.loads(ev.data)
             if d["phase"] == "paced":
                 st["lat"].append(now - d["t"])
+                if len(st["lat"]) == events:
+                    drained += 1
+                    if drained == n:
+                        print("drained", flush=True)     # every paced event reached every connection
             elif not st["warm"]:
                 st["warm"] = True
                 warm += 1
@@ -118,7 +122,8 @@ async def main_async(args: argparse.Namespace) -> dict:
         t_connect = time.perf_counter()
         for n in per:
             procs.append(await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "--client", url, str(n), stdout=asyncio.subprocess.PIPE, limit=1 << 28))
+                sys.executable, __file__, "--client", url, str(n), str(int(args.rate * args.seconds)),
+                stdout=asyncio.subprocess.PIPE, limit=1 << 28))
         async with asyncio.timeout(300):
             for p in procs:
                 line = await p.stdout.readline()
@@ -142,7 +147,11 @@ async def main_async(args: argparse.Namespace) -> dict:
                 await asyncio.sleep(delay)
             publish("delta", f'{{"provider":"bench","phase":"paced","text":"{pad}","t":{time.perf_counter_ns()}}}')
         await owner.flush()
-        await asyncio.sleep(1.0)
+        async with asyncio.timeout(600):
+            for p in procs:
+                if (await p.stdout.readline()).strip() != b"drained":
+                    raise SystemExit("a client process failed before it had every event")
+        drained_s = time.perf_counter() - start
         cpu, ccpu = serve.cpu_s() - cpu0, cpu_of([p.pid for p in procs]) - ccpu0
         if spy is not None:
             await spy.wait()
@@ -161,12 +170,13 @@ async def main_async(args: argparse.Namespace) -> dict:
                 "lat_p50_ms": pct(lat, 50), "lat_p90_ms": pct(lat, 90), "lat_p99_ms": pct(lat, 99),
                 "lat_max_ms": max(lat) if lat else None, "connect_s": connect_s,
                 "server_cpu_us_per_delivery": cpu * 1e6 / max(1, len(lat)),
-                "server_cpu_share": cpu / (count * interval + 1.0),
+                "server_cpu_share": cpu / drained_s, "drained_s": drained_s,
                 "client_cpu_us_per_delivery": ccpu * 1e6 / max(1, len(lat)),
-                "client_cpu_share": ccpu / (count * interval + 1.0),
+                "client_cpu_share": ccpu / drained_s,
                 "send_floor_us": send_floor_us(),
                 "gaps_or_dups": sum(r["gaps_or_dups"] for r in results),
-                "no_end": sum(r["no_end"] for r in results), "load_avg": os.getloadavg()[0]}
+                "no_end": sum(r["no_end"] for r in results), "load_avg": os.getloadavg()[0],
+                "cpu_pressure_pct": cpu_pressure()}
     finally:
         if serve is not None:
             await serve.stop()
@@ -182,10 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=10.0, help="paced phase length (default 10)")
     ap.add_argument("--profile", metavar="FILE", help="py-spy the first worker during the paced phase into FILE")
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--client", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--client", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.client:
-        asyncio.run(client_main(args.client[0], int(args.client[1])))
+        asyncio.run(client_main(args.client[0], int(args.client[1]), int(args.client[2])))
         return 0
     r = asyncio.run(main_async(args))
     if args.json:
@@ -193,12 +203,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"fan-out over {r['workers']} `serve --redis` workers on one port, {r['subscribers']:,} subscribers in "
           f"{r['client_procs']} client processes, {r['rate']:g} events/s for {r['events']} events; "
-          f"{platform.machine()} x{os.cpu_count()}, load average {r['load_avg']:.1f}")
+          f"{platform.machine()} x{os.cpu_count()}, load average {r['load_avg']:.1f}, CPU pressure "
+          f"{r['cpu_pressure_pct']}% (PSI some avg60)")
     print(f"delivery p50 {r['lat_p50_ms']:.1f} ms, p90 {r['lat_p90_ms']:.1f} ms, p99 {r['lat_p99_ms']:.1f} ms, "
           f"max {r['lat_max_ms']:.1f} ms; {r['deliveries']:,} of {r['expected']:,} deliveries; "
           f"gaps or duplicates {r['gaps_or_dups']}, streams without end {r['no_end']}")
-    print(f"CPU per delivery: servers {r['server_cpu_us_per_delivery']:.1f} us ({r['server_cpu_share']:.2f} cores "
-          f"while paced), clients {r['client_cpu_us_per_delivery']:.1f} us ({r['client_cpu_share']:.2f} cores); "
+    print(f"every event delivered everywhere {r['drained_s']:.1f} s after the first was published "
+          f"({r['events'] / r['rate']:.1f} s of publishing)")
+    print(f"CPU per delivery until then: servers {r['server_cpu_us_per_delivery']:.1f} us "
+          f"({r['server_cpu_share']:.2f} cores), clients {r['client_cpu_us_per_delivery']:.1f} us ({r['client_cpu_share']:.2f} cores); "
           f"one loopback send alone costs {r['send_floor_us']:.1f} us here")
     print(f"{r['subscribers']:,} connected in {r['connect_s']:.1f} s")
     return 0

@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cluster import RedisServer, Serve  # noqa: E402
+from cluster import RedisServer, Serve, cpu_pressure  # noqa: E402
 from fanout import pct  # noqa: E402
 
 PROMPT = "reconnect {n}"
@@ -121,7 +121,8 @@ async def main_async(args: argparse.Namespace) -> dict:
                 await srv.stop()
         redis.stop()
         await sim.stop()
-    out.update(reconnect_p50_ms=pct(times, 50), reconnect_p99_ms=pct(times, 99), load_avg=os.getloadavg()[0])
+    out.update(reconnect_p50_ms=pct(times, 50), reconnect_p99_ms=pct(times, 99), load_avg=os.getloadavg()[0],
+               cpu_pressure_pct=cpu_pressure())
     return out
 
 
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"{r['reconnects']} forced reconnects alternating between two `serve --redis` processes over "
           f"{r['runs']} runs ({r['events']:,} events); {platform.machine()} x{os.cpu_count()}, "
-          f"load average {r['load_avg']:.1f}")
+          f"load average {r['load_avg']:.1f}, CPU pressure {r['cpu_pressure_pct']}% (PSI some avg60)")
     print(f"gaps {r['gaps']}, duplicates {r['duplicates']}, drops {r['drops']}, resets {r['resets']}, "
           f"text mismatches {r['text_mismatches']}, runs not byte-identical to one read {r['not_identical']}")
     print(f"one reconnect (connect, resume, read 1-6 events): p50 {r['reconnect_p50_ms']:.1f} ms, "
