@@ -155,28 +155,67 @@ async def test_owner_killed_mid_run_survivor_ends_it_interrupted(two, sim):
     assert replay.raw == res.raw
 
 
-async def test_workers_share_one_port_and_stop_together(sim, tmp_path, redis_url):
+async def worker_pids(url: str, n: int) -> set[int]:
+    pids: set[int] = set()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
+        for _ in range(80):
+            async with s.get(url + "healthz") as r:
+                pids.add((await r.json())["pid"])
+            if len(pids) == n:
+                break
+    return pids
+
+
+async def gone(pids: set[int], timeout: float = 20) -> bool:
+    async with asyncio.timeout(timeout):
+        while True:
+            alive = set()
+            for pid in pids:
+                try:
+                    with open(f"/proc/{pid}/stat") as f:
+                        state = f.read().rsplit(")", 1)[1].split()[0]
+                except OSError:
+                    continue
+                if state != "Z":             # an exited orphan waits for init to reap it
+                    alive.add(pid)
+            if not alive:
+                return True
+            await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_workers_share_one_port_and_stop_together(sim, tmp_path, redis_url, sig):
     cfg = write_config(sim, tmp_path / "tokenrace.yaml")
     sup = await spawn(tmp_path, "w", "--port", "0", "-c", str(cfg), "--redis", redis_url, "--workers", "2",
                       "--db", str(tmp_path / "w.db"))
     try:
+        pids = await worker_pids(sup.url, 2)
+        assert len(pids) == 2 and sup.proc.pid not in pids
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
-            pids = set()
-            for _ in range(60):
-                async with s.get(sup.url + "healthz") as r:
-                    pids.add((await r.json())["pid"])
-                if len(pids) == 2:
-                    break
-            assert len(pids) == 2 and sup.proc.pid not in pids
             run_id = await create(s, sup.url, {"prompt": "workers", "providers": ["short"]})
             reads = [await read_sse(s, f"{sup.url}api/runs/{run_id}/events") for _ in range(6)]
             assert all(r.ended for r in reads) and len({r.raw for r in reads}) == 1
-        assert await sup.stop(signal.SIGTERM) == 0
-        for pid in pids:
-            with pytest.raises(ProcessLookupError):
-                os.kill(pid, 0)
+        assert await sup.stop(sig) == 0
+        assert await gone(pids, timeout=1)        # the supervisor waited for them
     finally:
         await sup.stop(signal.SIGKILL)
+
+
+async def test_workers_stop_when_their_supervisor_is_killed(sim, tmp_path, redis_url):
+    cfg = write_config(sim, tmp_path / "tokenrace.yaml")
+    sup = await spawn(tmp_path, "w", "--port", "0", "-c", str(cfg), "--redis", redis_url, "--workers", "2",
+                      "--db", str(tmp_path / "w.db"))
+    pids = await worker_pids(sup.url, 2)
+    try:
+        assert len(pids) == 2
+        await sup.stop(signal.SIGKILL)
+        assert await gone(pids)                   # their stdin closed: each stopped by itself
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def test_workers_need_redis():
