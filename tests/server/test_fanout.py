@@ -7,7 +7,7 @@ import asyncio
 from tokenrace.server.hub import Batch, Hub
 from tokenrace.sse import SSEDecoder
 
-from tests.server import harness, read_sse, sim_fast, wait_for  # noqa: F401
+from tests.server import harness, sim_fast, wait_for  # noqa: F401
 
 
 async def test_events_of_one_loop_turn_go_out_together_and_shared():

@@ -72,11 +72,11 @@ async def test_one_reader_per_run_per_process(pair):
     readers = [asyncio.create_task(b.sse(f"/api/runs/{run_id}/events")) for _ in range(25)]
     await wait_for(lambda: b.live_subscribers() == 25, timeout=10)
     mirrors = [t for t in asyncio.all_tasks() if t.get_name() == f"tokenrace-mirror-{run_id}"]
-    assert len(mirrors) == 1 and list(b.server.shared.mirrors) == [run_id]
+    assert len(mirrors) == 1 and list(b.server.shared.mirrors.live) == [run_id]
     results = await asyncio.gather(*readers)
     assert all(r.ended for r in results) and len({r.raw for r in results}) == 1
     assert results[0].raw == (await a.sse(f"/api/runs/{run_id}/events")).raw
-    await wait_for(lambda: not b.server.shared.mirrors)                 # the reader ends with the run
+    await wait_for(lambda: not b.server.shared.mirrors.live)                 # the reader ends with the run
 
 
 async def test_index_records_and_threads_from_every_process(pair):

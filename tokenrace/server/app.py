@@ -195,7 +195,7 @@ class Server:
         await self.manager.stop(reason, timeout=timeout)
         if self.shared is not None:
             # runs this process only mirrors go on elsewhere: their readers reconnect (to another process)
-            self.shared.release("this server process is shutting down; reconnect to resume")
+            self.shared.mirrors.release("this server process is shutting down; reconnect to resume")
         if not await self.hub.wait_idle(min(timeout, 3.0)):
             log.warning("%d subscriber(s) still reading at shutdown: closing them", self.hub.subscriber_count)
         await self.http.close_all_connections()

@@ -30,7 +30,8 @@ from typing import Any, Callable
 from ..metrics import compute
 from ..protocol import Frame, ProviderDone, RunEnd, encode
 from ..store import interrupted_message
-from .redis_bridge import RedisBridge, _why, fields_of, frame_of
+from .entries import _why, fields_of, frame_of
+from .redis_bridge import RedisBridge
 
 log = logging.getLogger("tokenrace.server")
 
@@ -181,7 +182,7 @@ class Lease:
         b = self.bridge
         for _ in range(5):
             rec = await b.get_record(run_id) or {}
-            entries = await b._range(b.log_key(run_id), 0)
+            entries = await b.range_after(b.log_key(run_id), 0)
             frames = [frame_of(sid, fields) for sid, fields in entries]
             if any(f.event == "end" for f in frames):
                 await self._finish_record(run_id, rec, frames, None)

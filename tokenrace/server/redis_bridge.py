@@ -14,13 +14,9 @@ Keys (``{p}`` is the prefix, ``tokenrace`` by default)::
 The owner (the process whose :class:`~tokenrace.session.RaceSession` runs the race) hands each frame
 to :meth:`publish`; frames published in one loop turn go out as one pipeline of ``XADD``s, in order,
 with their run-wide id as the entry id, so ``Last-Event-ID`` n is stream position ``0-n``. Any other
-process serves the run from a *mirror*: a hub :class:`~.hub.Channel` filled by ``XRANGE`` and then
-followed by one ``XREAD BLOCK`` reader per run (not per subscriber), so every hub rule (bounded
-backlog, flush timeout, heartbeat, replay without gap or duplicate) applies unchanged.
-
-A mirror never holds an id its process has not read, but a client may have read id n from the owner
-before the owner's ``XADD`` reached Redis: :meth:`reach` waits (bounded) for the mirror to get there
-before the subscriber is positioned, so a reconnect to another process continues exactly.
+process serves the run from a *mirror* (:mod:`.mirror`): a hub :class:`~.hub.Channel` filled by
+``XRANGE`` and then followed by one ``XREAD BLOCK`` reader per run (not per subscriber), so every hub
+rule (bounded backlog, flush timeout, heartbeat, replay without gap or duplicate) applies unchanged.
 
 History is capped at ``maxlen`` entries per run (``MAXLEN ~``: Redis trims whole nodes, so a little
 more may stay). A mirror made after trimming starts at the first id kept (``Channel.base``) and a
@@ -34,21 +30,21 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 from urllib.parse import urlsplit, urlunsplit
 
 from ..protocol import Frame
-from ..recording import replay_frames
-from .hub import Channel, Hub
+from .entries import PAGE, Entry, _why, fields_of, frame_of
+from .hub import Hub
+from .mirror import Mirrors
+
+__all__ = ["RedisBridge", "RedisUnavailable", "safe_url", "Entry", "PAGE", "fields_of", "frame_of", "_why"]
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 log = logging.getLogger("tokenrace.server")
 
-Entry = tuple[bytes, dict[bytes, bytes]]
-PAGE = 1000                      # entries per XRANGE / XREAD reply
 
 
 class RedisUnavailable(Exception):
@@ -67,35 +63,6 @@ def safe_url(url: str) -> str:
         return "(an unparsable Redis URL)"
 
 
-def entry_id(sid: bytes | str) -> int:
-    """The frame id of a stream entry id ``0-n``."""
-    s = sid.decode() if isinstance(sid, bytes) else sid
-    return int(s.rpartition("-")[2])
-
-
-def frame_of(sid: bytes, fields: dict[bytes, bytes]) -> Frame:
-    p = fields.get(b"p")
-    return Frame(entry_id(sid), fields[b"e"].decode(), p.decode() if p is not None else None,
-                 fields[b"d"].decode())
-
-
-def fields_of(f: Frame) -> dict[str, str]:
-    d = {"e": f.event, "d": f.data}
-    if f.provider is not None:
-        d["p"] = f.provider
-    return d
-
-
-@dataclass
-class Mirror:
-    """This process's copy of another process's live run, and its one reader."""
-
-    channel: Channel
-    key: str
-    task: asyncio.Task[None] | None = None
-    advanced: asyncio.Event = field(default_factory=asyncio.Event)
-
-
 class RedisBridge:
     """One per server process: publishes the runs it owns, mirrors the others, keeps the shared index."""
 
@@ -107,14 +74,12 @@ class RedisBridge:
         # redis-py's return types are unions over decode_responses and RESP versions; with
         # decode_responses=False every reply here is bytes, so calls go through an Any view
         self.r: "Redis | None" = None
-        self.mirrors: dict[str, Mirror] = {}
-        self._opening: dict[str, asyncio.Future[Channel | None]] = {}
+        self.mirrors = Mirrors(self)       # other processes' runs this process follows
         self._pending: list[tuple[str, Frame]] = []
         self._kick = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._writer: asyncio.Task[None] | None = None
-        self._hub: Hub | None = None
         self.on_taken_over: Callable[[str], None] | None = None   # the owner lost a run to a reaper
         self.lost: set[str] = set()        # runs another process ended while this one still ran them
         self.xadds = 0                     # entries written (benchmarks, tests)
@@ -146,7 +111,7 @@ class RedisBridge:
             import redis.asyncio as aioredis
         except ImportError:
             raise RedisUnavailable("--redis needs the redis package: pip install 'redis>=5'") from None
-        self._hub = hub
+        self.mirrors.hub = hub
         try:
             # a blocked XREAD answers within block_ms: the socket timeout must be longer (redis-py 8: 5 s)
             self.r = aioredis.from_url(self.url, decode_responses=False, health_check_interval=30,
@@ -162,14 +127,10 @@ class RedisBridge:
 
     async def close(self) -> None:
         await self.flush(timeout=5.0)
-        tasks = [m.task for m in self.mirrors.values() if m.task is not None]
+        await self.mirrors.close()
         if self._writer is not None:
-            tasks.append(self._writer)
-        for t in tasks:
-            t.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=5)
-        self.mirrors.clear()
+            self._writer.cancel()
+            await asyncio.wait([self._writer], timeout=5)
         self._writer = None
         if self.r is not None:
             await self.r.aclose()
@@ -310,151 +271,17 @@ class RedisBridge:
             n += 1
         return n
 
-    # ------------------------------------------------------------------ other processes' runs: mirrors
-    async def channel(self, run_id: str) -> Channel | None:
-        """A mirror of a run this process does not own: caught up with Redis, following it while it is
-        live; None when Redis knows no such run. Concurrent requests share one mirror."""
-        hub = self._hub
-        assert hub is not None, "connect() first"
-        ch = hub.get(run_id)
-        if ch is not None:
-            return ch
-        opening = self._opening.get(run_id)
-        if opening is not None:
-            return await asyncio.shield(opening)
-        fut: asyncio.Future[Channel | None] = asyncio.get_running_loop().create_future()
-        self._opening[run_id] = fut
-        try:
-            ch = await self._open(run_id, hub)
-            fut.set_result(ch)
-            return ch
-        except BaseException as e:
-            fut.set_exception(e)
-            fut.exception()                    # retrieved: the waiters get it too
-            raise
-        finally:
-            del self._opening[run_id]
-
-    async def _open(self, run_id: str, hub: Hub) -> Channel | None:
-        key = self.log_key(run_id)
-        ch = Channel(run_id, hub.limits)
-        entries = await self._range(key, 0)
-        if not entries:
-            rec = await self.get_record(run_id)
-            if rec is None:
-                return None
-            if rec.get("status") != "running":     # finished, its log gone: completed from the results
-                ch.load([(f.id, f.event, f.provider, f.data) for f in replay_frames(rec, [])])
-                return hub.adopt(ch)
-        frames = [frame_of(sid, fields) for sid, fields in entries]
-        first = frames[0].id if frames else 1
-        ends = next((i for i, f in enumerate(frames) if f.event == "end"), None)
-        if ends is not None:
-            frames = frames[:ends + 1]
-        ch.load([(f.id, f.event, f.provider, f.data) for f in frames], base=first - 1)
-        if ends is not None:
-            return hub.adopt(ch)                   # finished: kept with the other finished channels
-        live = hub.attach(ch)
-        if live is ch:
-            m = self.mirrors[run_id] = Mirror(ch, key)
-            m.task = asyncio.create_task(self._follow(run_id, m), name=f"tokenrace-mirror-{run_id}")
-        return live
-
-    async def _range(self, key: str, after: int) -> list[Entry]:
+    # ------------------------------------------------------------------ reading a run's stream
+    async def range_after(self, key: str, after: int) -> list[Entry]:
+        """Every entry of a stream after frame id ``after`` (0: all), in pages."""
         out: list[Entry] = []
-        start = f"({'0-%d' % after}" if after else "-"
+        start = f"(0-{after}" if after else "-"
         while True:
             page: list[Entry] = await self.redis.xrange(key, min=start, max="+", count=PAGE)
             out.extend(page)
             if len(page) < PAGE:
                 return out
             start = f"({page[-1][0].decode()}"
-
-    def _ingest(self, m: Mirror, entries: list[Entry]) -> bool:
-        """Append the entries this mirror does not have yet; False when the mirror fell so far behind
-        that Redis trimmed what it had not read (its subscribers are dropped and reconnect)."""
-        ch = m.channel
-        for sid, fields in entries:
-            if ch.closed:
-                break
-            n = entry_id(sid)
-            if n <= ch.last_id:
-                continue                   # already here (a catch-up and the reader overlapped)
-            if n != ch.last_id + 1:
-                if ch.history or ch.base:
-                    self._broken(m, f"events {ch.last_id + 1} to {n - 1} were trimmed before this process "
-                                    f"read them")
-                    return False
-                ch.base = n - 1            # the oldest events were trimmed (MAXLEN ~): start at the first kept
-            f = frame_of(sid, fields)
-            ch.publish(f.event, f.data, f.provider)
-            if f.event == "end":
-                ch.close()
-        m.advanced.set()
-        return True
-
-    def _broken(self, m: Mirror, why: str) -> None:
-        ch = m.channel
-        log.error("run %s: the mirror of this run is behind Redis (%s); its subscribers reconnect", ch.run_id, why)
-        for sub in list(ch.subscribers):
-            ch.drop(sub, why)
-        if self._hub is not None and self._hub.channels.get(ch.run_id) is ch:
-            del self._hub.channels[ch.run_id]
-        self.mirrors.pop(ch.run_id, None)
-        if m.task is not None and m.task is not asyncio.current_task():
-            m.task.cancel()
-
-    async def _follow(self, run_id: str, m: Mirror) -> None:
-        """The one reader of this run in this process: XREAD BLOCK until its ``end``."""
-        ch, backoff = m.channel, 0.1
-        try:
-            while not ch.closed and self.mirrors.get(run_id) is m:
-                try:
-                    reply = await self.redis.xread({m.key: f"0-{ch.last_id}"}, count=PAGE, block=self.block_ms)
-                    backoff = 0.1
-                except asyncio.CancelledError:
-                    raise
-                except Exception as e:
-                    log.warning("run %s: reading it from Redis at %s failed (%s); retrying in %.1f s",
-                                run_id, self.where, _why(e), backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
-                    continue
-                for _key, entries in reply or ():
-                    if not self._ingest(m, entries):
-                        return
-        finally:
-            if self.mirrors.get(run_id) is m:
-                del self.mirrors[run_id]
-
-    def release(self, reason: str) -> None:
-        """Disconnect the subscribers of every mirror (this process is stopping; the runs go on)."""
-        for m in list(self.mirrors.values()):
-            for sub in list(m.channel.subscribers):
-                m.channel.drop(sub, reason, quiet=True)
-
-    async def reach(self, ch: Channel, last_event_id: str | None) -> None:
-        """Before positioning a subscriber of a live mirror at ``last_event_id``: wait (bounded) until the
-        mirror holds that id, which the client may have read from the owner a moment before its XADD."""
-        m = self.mirrors.get(ch.run_id)
-        if m is None or m.channel is not ch or last_event_id is None:
-            return
-        raw = last_event_id.strip()
-        if not (raw.isascii() and raw.isdigit() and len(raw) < 19):
-            return
-        want = int(raw)
-        deadline = asyncio.get_running_loop().time() + self.reach_timeout_s
-        while want > ch.last_id and not ch.closed:
-            self._ingest(m, await self._range(m.key, ch.last_id))
-            left = deadline - asyncio.get_running_loop().time()
-            if want <= ch.last_id or ch.closed or left <= 0:
-                return
-            m.advanced.clear()
-            try:
-                async with asyncio.timeout(min(left, 0.25)):
-                    await m.advanced.wait()
-            except TimeoutError:
-                pass
 
 
 def _dumps(obj: Any) -> bytes:
@@ -469,8 +296,3 @@ def _loads(raw: bytes | None) -> dict[str, Any] | None:
     except ValueError:
         return None
     return doc if isinstance(doc, dict) else None
-
-
-def _why(e: BaseException) -> str:
-    text = str(e) or type(e).__name__
-    return text.splitlines()[0][:200]

@@ -146,14 +146,14 @@ class RunManager:
         ch = self.hub.get(run_id)
         if ch is not None:
             if self.shared is not None:
-                await self.shared.reach(ch, last_event_id)
+                await self.shared.mirrors.reach(ch, last_event_id)
             return ch
         stored = await self.store.get_run(run_id)
         if self.shared is not None and (stored is None or stored.get("status") == "running"):
             # not finished here: another process runs it (or ran it), and Redis has its frames
-            ch = await self.shared.channel(run_id)
+            ch = await self.shared.mirrors.channel(run_id)
             if ch is not None:
-                await self.shared.reach(ch, last_event_id)
+                await self.shared.mirrors.reach(ch, last_event_id)
                 return ch
         if stored is None:
             return None
