@@ -9,9 +9,12 @@ import asyncio
 import json
 import random
 
+import aiohttp
+
 import pytest
 
 from tokenrace.server import ServerSettings
+from tokenrace.server.hub import Channel
 from tokenrace.server.redis_bridge import RedisBridge, RedisUnavailable
 from tokenrace.simulator import Profile, answer_tokens
 
@@ -20,6 +23,30 @@ from tests.server import Harness, provider, sim_fast, wait_for  # noqa: F401
 
 def key(e):
     return (e.id, e.event, e.data)
+
+
+def add_slow(sim_fast, *harnesses) -> None:
+    """A provider that streams for about 12 s, on every given server."""
+    sim_fast.add_profile(Profile("slow", ttft_ms=20, itl_ms=30, answer_tokens=400))
+    for h in harnesses:
+        cfg = h.server.manager.config
+        h.server.manager.config = type(cfg)(providers=cfg.providers + (provider(sim_fast, "slow"),),
+                                            defaults=cfg.defaults)
+
+
+async def read_until_cut(h, path: str) -> tuple[list, bool]:
+    """Events until the server closes the stream; True when aiohttp saw the chunked body cut short
+    (a close right after a whole chunk may also read as a clean end)."""
+    from tokenrace.sse import SSEDecoder
+    dec, events = SSEDecoder(), []
+    try:
+        async with asyncio.timeout(20):
+            async with h.session.get(h.base + path) as resp:
+                async for chunk in resp.content.iter_any():
+                    events.extend(dec.feed(chunk))
+    except aiohttp.ClientPayloadError:
+        return events, True
+    return events, False
 
 
 @pytest.fixture
@@ -104,11 +131,7 @@ async def test_index_records_and_threads_from_every_process(pair):
 
 async def test_cancel_sent_to_another_process(pair, sim_fast):
     a, b = pair
-    sim_fast.add_profile(Profile("slow", ttft_ms=20, itl_ms=30, answer_tokens=400))
-    for h in (a, b):
-        cfg = h.server.manager.config
-        h.server.manager.config = type(cfg)(providers=cfg.providers + (provider(sim_fast, "slow"),),
-                                            defaults=cfg.defaults)
+    add_slow(sim_fast, a, b)
     run_id = await a.create("cancel me elsewhere", ["slow"])
     part = await b.sse(f"/api/runs/{run_id}/events", stop_at_event="delta")
     assert part.of("delta")
@@ -130,6 +153,7 @@ async def test_history_trimmed_in_redis_gets_reset_then_what_is_kept(sim_fast, t
         run_id = await a.create("a long answer", params={"max_tokens": 1000})
         full = await a.sse(f"/api/runs/{run_id}/events")
         assert full.ended and len(full.events) > 400
+        await wait_for(lambda: not a.server.manager.runs, timeout=10)     # all of it is in Redis
         res = await b.sse(f"/api/runs/{run_id}/events")
         assert res.events[0].event == "reset" and "trimmed" in json.loads(res.events[0].data)["reason"]
         kept = res.events[1:]
@@ -171,11 +195,7 @@ async def test_owner_stalled_past_its_lease_loses_the_run(pair, sim_fast):
     """A stops renewing its lease (as if its loop hung): B ends A's run interrupted; A's next XADD is
     refused, so A stops the run too and leaves B's record alone; A lists itself again once it renews."""
     a, b = pair
-    sim_fast.add_profile(Profile("slow", ttft_ms=20, itl_ms=30, answer_tokens=400))
-    for h in (a, b):
-        cfg = h.server.manager.config
-        h.server.manager.config = type(cfg)(providers=cfg.providers + (provider(sim_fast, "slow"),),
-                                            defaults=cfg.defaults)
+    add_slow(sim_fast, a, b)
     run_id = await a.create("stall", ["slow"])
     part = await b.sse(f"/api/runs/{run_id}/events", stop_at_event="delta")
     lease = a.server.manager.lease
@@ -193,3 +213,52 @@ async def test_owner_stalled_past_its_lease_loses_the_run(pair, sim_fast):
     async with asyncio.timeout(10):
         while lease.proc.encode() not in await r.smembers(lease.procs_key):
             await asyncio.sleep(0.05)
+
+
+async def test_a_mirror_whose_reader_stops_sends_its_readers_to_a_new_one(pair, sim_fast):
+    """B's reader of A's run stops before the run's end: B's subscribers are disconnected (never left on
+    a channel nothing feeds), and their reconnects continue exactly from a new mirror."""
+    a, b = pair
+    add_slow(sim_fast, a, b)
+    run_id = await a.create("reader stops", ["slow"])
+    first = await b.sse(f"/api/runs/{run_id}/events", stop_at_event="delta")
+    await wait_for(lambda: b.live_subscribers() == 0)
+    reader = asyncio.create_task(read_until_cut(b, f"/api/runs/{run_id}/events"))
+    await wait_for(lambda: b.live_subscribers() == 1)
+    m = b.server.shared.mirrors.live[run_id]
+    assert not m.channel.closed
+    while not m.task.done():         # redis-py's blocked XREAD may swallow a cancel: ask until it stops
+        m.task.cancel()
+        await asyncio.wait([m.task], timeout=0.5)
+    events, _ = await reader                              # closed by the server, before any end
+    assert events and events[-1].event != "end" and b.live_subscribers() == 0
+    assert run_id not in b.server.shared.mirrors.live and b.server.hub.get(run_id) is not m.channel
+    rest = await b.sse(f"/api/runs/{run_id}/events", headers={"Last-Event-ID": events[-1].id}, stop_after=10)
+    assert not rest.of("reset")
+    full = await a.sse(f"/api/runs/{run_id}/events", stop_after=len(events) + 10)
+    assert [key(e) for e in events + rest.events] == [key(e) for e in full.events]
+    assert (await a.request("DELETE", f"/api/runs/{run_id}"))[0] == 202
+    assert first.events[0].id == "1"
+
+
+async def test_a_hole_in_what_a_mirror_reads_drops_its_readers():
+    """Entries trimmed before the mirror read them (it fell more than MAXLEN behind): no gap is served."""
+    from tokenrace.server.hub import Hub
+    from tokenrace.server.mirror import Mirror, Mirrors
+
+    hub = Hub()
+    mirrors = Mirrors(RedisBridge("redis://127.0.0.1:1/0"))
+    mirrors.hub = hub
+    ch = hub.attach(Channel("r"))
+    m = mirrors.live["r"] = Mirror(ch, "k")
+
+    def entry(i: int) -> tuple[bytes, dict[bytes, bytes]]:
+        return f"0-{i}".encode(), {b"e": b"delta", b"p": b"a", b"d": b'{"provider":"a","text":"x"}'}
+
+    assert mirrors._ingest(m, [entry(1), entry(2), entry(2), entry(3)]) and ch.last_id == 3   # overlap skipped
+    sub = ch.subscribe()
+    dropped: list[str] = []
+    sub.on_drop = dropped.append
+    assert not mirrors._ingest(m, [entry(7)])
+    assert sub.closed and dropped and "trimmed" in dropped[0] and ch.last_id == 3
+    assert "r" not in hub.channels and "r" not in mirrors.live

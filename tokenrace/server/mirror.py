@@ -52,11 +52,11 @@ class Mirrors:
 
     async def close(self) -> None:
         tasks = [m.task for m in self.live.values() if m.task is not None]
+        self.live.clear()                  # first: readers stopped now leave their channels alone
         for t in tasks:
             t.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=5)
-        self.live.clear()
 
     async def channel(self, run_id: str) -> Channel | None:
         """A mirror of a run this process does not own: caught up with Redis, following it while it is
@@ -131,10 +131,13 @@ class Mirrors:
         return True
 
     def _broken(self, m: Mirror, why: str) -> None:
+        """Give up a mirror that can no longer follow its stream: its subscribers are disconnected (they
+        reconnect with Last-Event-ID, to a new mirror) and the hub forgets it."""
         ch = m.channel
-        log.error("run %s: the mirror of this run is behind Redis (%s); its subscribers reconnect", ch.run_id, why)
+        log.error("run %s: this process's copy of the run stopped following it (%s); its %d subscriber(s) "
+                  "reconnect", ch.run_id, why, len(ch.subscribers))
         for sub in list(ch.subscribers):
-            ch.drop(sub, why)
+            ch.drop(sub, why, quiet=True)
         if self.hub is not None and self.hub.channels.get(ch.run_id) is ch:
             del self.hub.channels[ch.run_id]
         self.live.pop(ch.run_id, None)
@@ -147,7 +150,8 @@ class Mirrors:
         try:
             while not ch.closed and self.live.get(run_id) is m:
                 try:
-                    reply = await self.bridge.redis.xread({m.key: f"0-{ch.last_id}"}, count=PAGE, block=self.bridge.block_ms)
+                    reply = await self.bridge.redis.xread({m.key: f"0-{ch.last_id}"}, count=PAGE,
+                                                          block=self.bridge.block_ms)
                     backoff = 0.1
                 except asyncio.CancelledError:
                     raise
@@ -161,7 +165,11 @@ class Mirrors:
                     if not self._ingest(m, entries):
                         return
         finally:
-            if self.live.get(run_id) is m:
+            if self.live.get(run_id) is m and not ch.closed:
+                # the reader stopped before the run's end (cancelled, or a bug): never leave subscribers
+                # on a channel nothing feeds
+                self._broken(m, "its reader stopped")
+            elif self.live.get(run_id) is m:
                 del self.live[run_id]
 
     def release(self, reason: str) -> None:
