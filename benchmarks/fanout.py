@@ -3,8 +3,10 @@
     python benchmarks/fanout.py                     # 1, 100 and 1000 subscribers
     python benchmarks/fanout.py --levels 1,100 --json
 
-The real server (Tornado, this process) on loopback; subscribers are aiohttp SSE connections in a
-separate client process, each parsing every event with ``tokenrace.sse.SSEDecoder``. Events are
+The real server (Tornado, this process) on loopback; subscribers are SSE connections in separate
+client processes, each parsing every event with ``tokenrace.sse.SSEDecoder``: lean asyncio
+Protocols by default (``benchmarks/sse_client.py``), or aiohttp (``--client aiohttp``, whose own
+per-read cost dominates at hundreds of subscribers per client process). Events are
 published straight into a hub channel (no providers), each carrying ``perf_counter_ns()`` at publish;
 CLOCK_MONOTONIC is shared by both processes on Linux, so a client computes delivery latency as
 ``arrival - publish`` (arrival = when its read returned, before parsing). Per level:
@@ -33,6 +35,9 @@ import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cluster import cpu_pressure  # noqa: E402
 
 MAX_SUBSCRIBERS = 1000
 PHASE_TIMEOUT_S = 120.0
@@ -64,6 +69,62 @@ def pct(values: list[float], q: float) -> float | None:
 
 
 # ---------------------------------------------------------------- client process
+async def raw_client_main(url: str, n: int, idle: bool) -> None:
+    from urllib.parse import urlsplit
+
+    from sse_client import connect
+
+    raise_fd_limit()
+    u = urlsplit(url)
+    states = [{"lat": [], "burst": 0, "burst_first": 0, "burst_last": 0, "bad": 0, "last_id": 0, "end": False}
+              for _ in range(n)]
+
+    def handler(st: dict):
+        def on_event(ev, now: int) -> None:
+            if ev.event == "end":
+                st["end"] = True
+                return
+            i = int(ev.id)
+            if i != st["last_id"] + 1:
+                st["bad"] += 1
+            st["last_id"] = i
+            d = json.loads(ev.data)
+            if d["phase"] == "paced":
+                st["lat"].append(now - d["t"])
+            else:
+                st["burst"] += 1
+                st["burst_first"] = st["burst_first"] or now
+                st["burst_last"] = now
+        return on_event
+
+    protos = []
+    for st in states:
+        for attempt in range(5):
+            try:
+                protos.append(await connect(u.hostname, u.port, u.path, handler(st)))
+                break
+            except OSError:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
+    print("ready", flush=True)
+    if idle:
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)   # until EOF
+        for p in protos:
+            p.close()
+        return
+    await asyncio.gather(*(p.closed for p in protos))
+    for st in states:
+        if not st["end"]:
+            st["bad"] += 1                     # closed before "end": counted as bad
+    out = {"lat_ms": [round(x / 1e6, 4) for st in states for x in st["lat"]],
+           "burst_events": sum(st["burst"] for st in states),
+           "burst_first_ns": min((st["burst_first"] for st in states if st["burst_first"]), default=0),
+           "burst_last_ns": max(st["burst_last"] for st in states),
+           "gaps_or_dups": sum(st["bad"] for st in states)}
+    print(json.dumps(out), flush=True)
+
+
 async def client_main(url: str, n: int, idle: bool) -> None:
     import aiohttp
     from tokenrace.sse import SSEDecoder
@@ -123,8 +184,11 @@ async def client_main(url: str, n: int, idle: bool) -> None:
 
 
 # ---------------------------------------------------------------- server process
+CLIENT = "raw"
+
+
 async def spawn_client(url: str, n: int, idle: bool = False) -> asyncio.subprocess.Process:
-    args = [sys.executable, __file__, "--client", url, str(n)] + (["--idle"] if idle else [])
+    args = [sys.executable, __file__, "--client", url, str(n), "--client-kind", CLIENT] + (["--idle"] if idle else [])
     return await asyncio.create_subprocess_exec(*args, stdin=asyncio.subprocess.PIPE,
                                                 stdout=asyncio.subprocess.PIPE, limit=1 << 28)
 
@@ -191,6 +255,7 @@ async def measure_level(server, n: int, rate: float, paced_s: float, burst_deliv
     # paced: also time the server alone (publish -> the last subscriber's frames handed to its socket)
     handoff: list[float] = []
     interval = 1.0 / rate
+    cpu0 = time.process_time()
     start = time.perf_counter()
     for i in range(int(rate * paced_s)):
         target = start + i * interval
@@ -206,6 +271,7 @@ async def measure_level(server, n: int, rate: float, paced_s: float, burst_deliv
             else:
                 await asyncio.sleep(0)
         handoff.append((time.perf_counter_ns() - t) / 1e6)
+    paced_cpu_us = (time.process_time() - cpu0) * 1e6 / max(1, len(handoff) * n)
     # burst
     k = max(200, burst_deliveries // n)
     t0 = time.perf_counter_ns()
@@ -231,6 +297,7 @@ async def measure_level(server, n: int, rate: float, paced_s: float, burst_deliv
         "subscribers": n, "client_procs": procs, "paced_rate": rate,
         "lat_p50_ms": pct(lat, 50), "lat_p99_ms": pct(lat, 99), "lat_max_ms": max(lat),
         "server_p50_ms": pct(handoff, 50), "server_p99_ms": pct(handoff, 99),
+        "server_cpu_us_per_delivery": paced_cpu_us,
         "burst_events": k, "deliveries": sum(r["burst_events"] for r in results),
         "e2e_per_s": sum(r["burst_events"] for r in results) / ((max(r["burst_last_ns"] for r in results) - t0) / 1e9),
         "server_per_s": k * n / ((t_server - t0) / 1e9),
@@ -278,28 +345,36 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--burst-deliveries", type=int, default=200_000,
                     help="burst phase: about this many subscriber-deliveries per level")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--client-kind", choices=("raw", "aiohttp"), default="raw",
+                    help="subscribers: lean asyncio Protocols (raw, default) or aiohttp sessions")
     ap.add_argument("--client", nargs=2, metavar=("URL", "N"), help=argparse.SUPPRESS)
     ap.add_argument("--idle", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    global CLIENT
+    CLIENT = args.client_kind
     if args.client:
-        asyncio.run(client_main(args.client[0], int(args.client[1]), args.idle))
+        run = raw_client_main if args.client_kind == "raw" else client_main
+        asyncio.run(run(args.client[0], int(args.client[1]), args.idle))
         return 0
     idle, *rows = asyncio.run(server_main(args))
     if args.json:
         print(json.dumps({"idle": idle, "levels": rows}, indent=2))
         return 0
     print(f"tokenrace serve fan-out on {platform.machine()} x{os.cpu_count()}, Python {platform.python_version()}; "
-          f"server and clients in two processes on loopback\n")
+          f"server and {args.client_kind} clients in separate processes on loopback; load average "
+          f"{os.getloadavg()[0]:.1f} at the end, CPU pressure {cpu_pressure()}% (PSI some avg60)\n")
     print(f"{'subs':>5} | {'delivery p50':>12} {'p99 ms':>8} {'max ms':>8} | {'server p50':>10} {'p99 ms':>8} | "
-          f"{'e2e deliv/s':>12} {'server deliv/s':>15} | {'gaps':>4} {'drops':>5}")
+          f"{'e2e deliv/s':>12} {'server deliv/s':>15} | {'cpu us/deliv':>12} | {'gaps':>4} {'drops':>5}")
     for r in rows:
         print(f"{r['subscribers']:>5} | {r['lat_p50_ms']:>12.2f} {r['lat_p99_ms']:>8.2f} {r['lat_max_ms']:>8.2f} | "
               f"{r['server_p50_ms']:>10.2f} {r['server_p99_ms']:>8.2f} | "
-              f"{r['e2e_per_s']:>12,.0f} {r['server_per_s']:>15,.0f} | {r['gaps_or_dups']:>4} {r['dropped']:>5}")
+              f"{r['e2e_per_s']:>12,.0f} {r['server_per_s']:>15,.0f} | {r['server_cpu_us_per_delivery']:>12.1f} | "
+              f"{r['gaps_or_dups']:>4} {r['dropped']:>5}")
     print(f"\ndelivery: publish -> client read at {rows[0]['paced_rate']:g} events/s (the client process parses "
           f"every subscriber's events, so its own work is included); server: publish -> the last subscriber's "
           f"frame handed to its socket; e2e deliv/s: burst, until the clients parsed everything; server "
-          f"deliv/s: until every frame was handed to a socket")
+          f"deliv/s: until every frame was handed to a socket; cpu us/deliv: the server process's CPU time in the paced "
+          f"phase per subscriber-delivery (what load on the machine does not change)")
     print(f"memory per idle subscriber ({idle['subscribers']} connected): {idle['rss_kb_per_sub']:.1f} KB RSS, "
           f"{idle['heap_kb_per_sub']:.1f} KB Python heap (tracemalloc)")
     return 0

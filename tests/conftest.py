@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 from aiohttp import web
 
@@ -91,3 +92,81 @@ async def sim():
     await s.start()
     yield s
     await s.stop()
+
+
+# ---------------------------------------------------------------- a real redis-server (serve --redis)
+REQUIRE_REDIS = os.environ.get("TOKENRACE_REQUIRE_REDIS") == "1"
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _redis_ping(port: int) -> bool:
+    import socket
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """redis-server (Debian's package) on a free loopback port in a temporary folder, no persistence;
+    stopped after the session. Skipped when it is not installed, unless TOKENRACE_REQUIRE_REDIS=1 (CI).
+    ``TOKENRACE_REDIS_URL`` (``.ci/run`` starts one) uses that server instead: its data is flushed."""
+    import shutil
+    import subprocess
+    import time
+
+    given = os.environ.get("TOKENRACE_REDIS_URL")
+    if given:
+        port = int(given.rstrip("/").rsplit(":", 1)[1].split("/")[0])
+        if not _redis_ping(port):
+            pytest.fail(f"TOKENRACE_REDIS_URL={given} does not answer PING")
+        yield f"redis://127.0.0.1:{port}"
+        return
+
+    exe = shutil.which("redis-server")
+    if exe is None:
+        if REQUIRE_REDIS:
+            pytest.fail("TOKENRACE_REQUIRE_REDIS=1 but redis-server is not installed (apt-get install redis-server)")
+        pytest.skip("redis-server is not installed (apt-get install redis-server): the Redis tests are skipped")
+    folder = tmp_path_factory.mktemp("redis")
+    for _ in range(3):                       # a free port can be taken between choosing and binding it
+        port = _free_port()
+        proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                 "--dir", str(folder), "--daemonize", "no", "--loglevel", "warning"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while proc.poll() is None and not _redis_ping(port) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if proc.poll() is None and _redis_ping(port):
+            break
+        proc.kill()
+        proc.wait()
+    else:
+        pytest.fail(f"redis-server did not start: {proc.stderr.read().decode(errors='replace')[-500:]}")
+    yield f"redis://127.0.0.1:{port}"
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    """The session's redis-server, emptied for this test (database 0)."""
+    import socket
+    port = int(redis_server.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"FLUSHALL\r\n")
+        assert s.recv(64).startswith(b"+OK")
+    return redis_server + "/0"

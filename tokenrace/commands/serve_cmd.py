@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -73,14 +74,58 @@ def add_arguments(p: argparse.ArgumentParser, add_config) -> None:
                    help="also delete finished runs older than D days (default: no age limit)")
     p.add_argument("--heartbeat", type=_positive(float), default=15.0, metavar="SECONDS",
                    help="comment line on idle streams every SECONDS (default 15)")
+    scale = p.add_argument_group("scale-out (several processes sharing runs)")
+    scale.add_argument("--redis", metavar="URL",
+                       help="share runs with every other process given the same Redis (redis://HOST:PORT/DB): any "
+                            "process serves any run, live or finished, and resumes Last-Event-ID exactly; "
+                            "without it no Redis is needed")
+    scale.add_argument("--workers", type=_positive(int), default=1, metavar="N",
+                       help="N processes on one port (SO_REUSEPORT), sharing runs through --redis (required "
+                            "for N > 1); SIGTERM or Ctrl+C stops them all")
+    scale.add_argument("--redis-maxlen", type=_positive(int), default=100_000, metavar="N",
+                       help="events kept per run in Redis (default 100000; MAXLEN ~): a resume point older "
+                            "than that on another process gets a reset and what is kept")
+    scale.add_argument("--lease", type=_positive(float), default=5.0, metavar="SECONDS",
+                       help="a process silent this long (killed, hung) has its runs marked interrupted by "
+                            "another (default 5)")
+
+
+TOKEN_ENV = "TOKENRACE_WORKER_TOKEN"       # how `serve --workers` hands its token to the workers (not argv)
+WORKER_ENV = "TOKENRACE_WORKER_OF"         # set by `serve --workers N` in each worker: "N"
+REDIS_ENV = "TOKENRACE_WORKER_REDIS"       # the Redis URL for the workers (it may hold a password: not argv)
+
+
+def _stop_with_supervisor(loop, stop) -> None:
+    """A worker of `serve --workers` stops when its supervisor goes (its stdin pipe closes)."""
+    fd = sys.stdin.fileno()
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(fd)
+            stop.set()
+    loop.add_reader(fd, readable)
 
 
 def main(args: argparse.Namespace) -> int:
     import asyncio
 
     from ..errors import UsageError
+    args.worker_of = int(os.environ.get(WORKER_ENV) or 0)
+    if args.worker_of:
+        args.redis = args.redis or os.environ.get(REDIS_ENV)
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be within 0..65535, got {args.port}")
+    if args.redis is not None and not args.redis.startswith(("redis://", "rediss://", "unix://")):
+        raise UsageError("--redis takes a URL such as redis://127.0.0.1:6379/0 (or rediss://, unix://)")
+    if args.workers > 1:
+        if not args.redis:
+            raise UsageError("--workers N (N > 1) needs --redis URL: the processes share runs through it")
+        from ..server.workers import supervise
+        return supervise(args)
     try:
         return asyncio.run(_serve(args))
     except KeyboardInterrupt:
@@ -95,7 +140,9 @@ def settings_from_args(args: argparse.Namespace) -> "ServerSettings":
         max_concurrent_runs=args.max_concurrent_runs, max_body_bytes=args.max_body_bytes,
         max_runs_per_minute=args.max_runs_per_minute, run_burst=args.run_burst,
         keep_runs=args.keep_runs or None, keep_days=args.keep_days,
-        heartbeat_s=args.heartbeat, hub=HubLimits(keep_finished_bytes=args.replay_cache_bytes))
+        heartbeat_s=args.heartbeat, hub=HubLimits(keep_finished_bytes=args.replay_cache_bytes),
+        redis_url=args.redis, redis_maxlen=args.redis_maxlen, lease_s=args.lease,
+        reuse_port=getattr(args, "worker_of", 0) > 0, recover=not getattr(args, "worker_of", 0))
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -107,8 +154,12 @@ async def _serve(args: argparse.Namespace) -> int:
     from ..server import Server
     from ..store import RunStore
 
+    from ..server.redis_bridge import RedisUnavailable
+
     log = logging.getLogger("tokenrace.server")
     settings = settings_from_args(args)
+    if args.worker_of:
+        settings.token = os.environ.get(TOKEN_ENV) or settings.token    # one token for every worker
     async with open_config(args.config) as cfg:
         store = RunStore(args.db)
         await store.open()
@@ -119,6 +170,9 @@ async def _serve(args: argparse.Namespace) -> int:
             except OSError as e:
                 print(f"tokenrace: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
                 return 1
+            except RedisUnavailable as e:
+                print(f"tokenrace: {e}", file=sys.stderr)
+                return 1
             source = "built-in simulator" if cfg.builtin else cfg.source
             print(f"tokenrace serve: {len(cfg.providers)} provider(s) from {source}; runs stored in {store.path}")
             if settings.token:
@@ -128,17 +182,23 @@ async def _serve(args: argparse.Namespace) -> int:
                 print(f"  API: curl -H 'Authorization: Bearer <token>' {server.url}api/providers")
             else:
                 print(f"  open {server.url}")
+            if server.shared is not None:
+                print(f"  sharing runs through Redis at {server.shared.where}")
             print("  Ctrl+C stops", flush=True)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
+            if args.worker_of:
+                _stop_with_supervisor(loop, stop)
             try:
                 await stop.wait()
             finally:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.remove_signal_handler(sig)
             print("tokenrace serve: stopping (running streams end 'cancelled', text kept)", flush=True)
+            if args.worker_of:
+                loop.remove_reader(sys.stdin.fileno())
             await server.stop()
         finally:
             await store.close()

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tornado import web
 from tornado.httpserver import HTTPServer
@@ -33,6 +33,9 @@ from .hub import Hub, HubLimits
 from .ratelimit import RateLimiter
 from .runs import RunManager
 from .sse_handler import RunEventsHandler
+
+if TYPE_CHECKING:
+    from .redis_bridge import RedisBridge
 
 log = logging.getLogger("tokenrace.server")
 _RUN = r"([A-Za-z0-9_.-]{1,80})"
@@ -60,6 +63,12 @@ class ServerSettings:
     keep_days: float | None = None         # ... created within D days (None: any age); running ones always
     prune_interval_s: float = 300.0        # how often that is applied, after once at start
     hub: HubLimits = field(default_factory=HubLimits)
+    redis_url: str | None = None           # share runs with other processes through Redis (serve --redis)
+    redis_prefix: str = "tokenrace"        # key prefix in Redis
+    redis_maxlen: int = 100_000            # events kept per run in Redis (MAXLEN ~)
+    lease_s: float = 5.0                   # a process silent this long has its runs marked interrupted
+    reuse_port: bool = False               # SO_REUSEPORT: several processes on one port (serve --workers)
+    recover: bool = True                   # mark runs cut off by a crash interrupted at start (once per db)
 
     def limits(self) -> Limits:
         return Limits(max_prompt_chars=self.max_prompt_chars, max_providers=self.max_providers,
@@ -106,8 +115,13 @@ class Server:
             self.generated_token = True
         self.access = Access(token=s.token, allow_origins=tuple(o.rstrip("/") for o in s.allow_origins))
         self.hub = Hub(s.hub)
+        self.shared: "RedisBridge | None" = None
+        if s.redis_url:
+            from .redis_bridge import RedisBridge      # no redis import without --redis
+            self.shared = RedisBridge(s.redis_url, prefix=s.redis_prefix, maxlen=s.redis_maxlen)
         self.manager = RunManager(config, store, self.hub, limits=s.limits(),
-                                  max_concurrent_runs=s.max_concurrent_runs)
+                                  max_concurrent_runs=s.max_concurrent_runs, shared=self.shared,
+                                  lease_s=s.lease_s, recover=s.recover)
         self.limiter = RateLimiter(s.max_runs_per_minute, s.run_burst)
         self.log_filter = RedactFilter(s.token)
         self.http: HTTPServer | None = None
@@ -125,10 +139,17 @@ class Server:
     async def start(self) -> None:
         self.log_filter.install()
         try:
+            if self.shared is not None:
+                await self.shared.connect(self.hub)
             await self.manager.start()
             await self.prune()          # before listening: no client waits in the backlog meanwhile
-            sockets = bind_sockets(self.settings.port, self.settings.host or None)
+            sockets = bind_sockets(self.settings.port, self.settings.host or None,
+                                   reuse_port=self.settings.reuse_port)
         except BaseException:
+            if self.manager.lease is not None:
+                await self.manager.lease.stop()
+            if self.shared is not None:
+                await self.shared.close()
             self.log_filter.remove()
             raise
         app = make_app(self.manager, self.access, self.settings, self.limiter)
@@ -151,6 +172,11 @@ class Server:
         if n:
             log.info("removed %d old run(s) from %s (keep %s runs, %s days)", n, self.store.path,
                      "all" if s.keep_runs is None else s.keep_runs, "all" if s.keep_days is None else s.keep_days)
+        if self.shared is not None:
+            try:
+                await self.shared.prune(s.keep_runs, s.keep_days)
+            except Exception as e:
+                log.warning("removing old runs from Redis at %s failed: %s", self.shared.where, e)
         return n
 
     async def _prune_every(self) -> None:
@@ -171,8 +197,13 @@ class Server:
             return
         self.http.stop()
         await self.manager.stop(reason, timeout=timeout)
+        if self.shared is not None:
+            # runs this process only mirrors go on elsewhere: their readers reconnect (to another process)
+            self.shared.mirrors.release("this server process is shutting down; reconnect to resume")
         if not await self.hub.wait_idle(min(timeout, 3.0)):
             log.warning("%d subscriber(s) still reading at shutdown: closing them", self.hub.subscriber_count)
         await self.http.close_all_connections()
         self.http = None
+        if self.shared is not None:
+            await self.shared.close()
         self.log_filter.remove()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from urllib.parse import urlencode
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -166,7 +167,8 @@ class HealthHandler(BaseHandler):
     auth_required = False
 
     def get(self) -> None:
-        self.send_json({"ok": True, "runs": len(self.manager.runs), "closing": self.manager.closing})
+        self.send_json({"ok": True, "runs": len(self.manager.runs), "closing": self.manager.closing,
+                        "pid": os.getpid()})
 
 
 class ProvidersHandler(BaseHandler):
@@ -288,14 +290,12 @@ class RunsHandler(BaseHandler):
             self.send_error_json(400, "limit must be an integer from 1 to 1000")
             return
         with_figures = self.get_query_argument("figures", "") in ("1", "true")
-        runs = await self.manager.store.list_runs(int(raw))
-        live = self.manager.runs
-        for r in runs:
-            if r["id"] in live:
-                r["status"] = live[r["id"]].status
-            elif with_figures and r.get("source") != "bench":
-                full = await self.manager.store.get_run(r["id"])
-                r["figures"] = run_figures(full["results"]) if full else []
+        runs = await self.manager.list_runs(int(raw))
+        if with_figures:
+            for r in runs:
+                if r.get("source") != "bench" and r["id"] not in self.manager.runs:
+                    full = await self.manager.describe(r["id"])
+                    r["figures"] = run_figures(full["results"]) if full else []
         self.send_json([run_view(r) for r in runs])
 
     async def post(self) -> None:
@@ -330,10 +330,10 @@ class RunHandler(BaseHandler):
         self.send_json(run_view(run))
 
     async def delete(self, run_id: str) -> None:
-        if self.manager.cancel(run_id):
+        if await self.manager.cancel_anywhere(run_id):
             self.send_json({"id": run_id, "status": "cancelling"}, 202)
             return
-        stored = await self.manager.store.get_run(run_id)
+        stored = await self.manager.describe(run_id)
         if stored is None:
             self.send_error_json(404, f"no run {run_id!r}")
         else:
@@ -345,7 +345,7 @@ class ThreadHandler(BaseHandler):
     ``?format=md`` (or ``json``) downloads it."""
 
     async def get(self, run_id: str) -> None:
-        runs = await self.manager.store.thread(run_id)
+        runs = await self.manager.thread(run_id)
         if not runs:
             self.send_error_json(404, f"no run {run_id!r}")
             return

@@ -5,12 +5,19 @@ No tornado here (the hub is tested and benchmarked on its own).
 Design
 ------
 * A :class:`Channel` holds the run's whole history as pre-encoded SSE frames; ids are one
-  run-wide sequence 1, 2, 3 ... so ``history[i].id == i + 1`` and a ``Last-Event-ID`` ``n``
-  resumes at index ``n``. A provider's channel is the combined channel filtered by provider
+  run-wide sequence 1, 2, 3 ... so ``history[i].id == base + i + 1`` and a ``Last-Event-ID`` ``n``
+  resumes at index ``n - base``. ``base`` is 0 except in a mirror of a Redis stream whose oldest
+  events were trimmed (``MAXLEN ~``): an id older than the mirror's first one gets ``reset``. A provider's channel is the combined channel filtered by provider
   (``end`` goes to everyone), so a resume point from either channel is valid in both.
 * A :class:`Subscriber` is a cursor into that shared history: replay and live events are read
   from the same list, in order, so there is no gap, no duplicate and no hand-off to get wrong.
   Each event is encoded once, whatever the number of subscribers.
+* Fan-out: a subscriber whose writer is idle registers ``push`` (the SSE writer's direct write).
+  Publishing then wakes no coroutine per subscriber: it schedules one :meth:`Channel._fanout` per
+  loop turn, so events published in the same turn go out together, and each group of subscribers at
+  the same position (usually all of them) shares one ``bytes`` (and one HTTP chunk of it), which each
+  writer hands to its socket. A writer that cannot write at once takes over again with its own
+  bounded flush. Subscribers without ``push`` are woken as before.
 * Bounded: a subscriber's backlog (events published since it joined that it has not taken,
   counted in events and bytes) is checked as events are published; past the limit it is dropped
   (``on_drop`` closes its connection; the client reconnects with ``Last-Event-ID``). Writers
@@ -74,11 +81,28 @@ def reset_frame(reason: str) -> bytes:
     return encode_event(json.dumps({"reason": reason}, **_JSON), event="reset", id=0)
 
 
+class Batch:
+    """Frames due to a group of subscribers at one position, shared by all of them."""
+
+    __slots__ = ("data", "_chunk")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self._chunk: bytes | None = None
+
+    @property
+    def chunk(self) -> bytes:
+        """The data as one HTTP/1.1 chunk (``Transfer-Encoding: chunked``), made once per batch."""
+        if self._chunk is None:
+            self._chunk = b"%x\r\n%b\r\n" % (len(self.data), self.data)
+        return self._chunk
+
+
 class Subscriber:
     """A cursor into a channel's history; ``take`` returns what is due, ``wait`` until more is."""
 
     __slots__ = ("channel", "provider", "cursor", "joined", "prefix", "closed", "reason", "on_drop",
-                 "_waiter", "__weakref__")
+                 "push", "_waiter", "__weakref__")
 
     def __init__(self, channel: "Channel", provider: str | None, cursor: int, prefix: bytes = b"") -> None:
         self.channel, self.provider, self.cursor = channel, provider, cursor
@@ -87,6 +111,8 @@ class Subscriber:
         self.closed = False
         self.reason: str | None = None
         self.on_drop: Callable[[str], None] | None = None
+        # set while the writer is idle: the channel's fan-out hands it what is due, no wake-up needed
+        self.push: Callable[[Batch], None] | None = None
         self._waiter: asyncio.Future | None = None
 
     def take(self, max_bytes: int = 64 * 1024) -> tuple[bytes, bool]:
@@ -164,16 +190,19 @@ class Channel:
         self.limits = limits or HubLimits()
         self.hub = hub
         self.history: list[Message] = []
+        self.base = 0                     # ids before base + 1 are not held (trimmed from a shared stream)
         self.offsets: list[int] = []      # cumulative frame bytes after each message
         self.size = 0
         self.footprint = 0                # memory the history holds (Message.footprint summed)
         self.closed = False
         self.subscribers: set[Subscriber] = set()
         self._since_check = 0
+        self._fanout_due = False
+        self.fanouts = 0                  # fan-out callbacks run (tests, benchmarks)
 
     @property
     def last_id(self) -> int:
-        return len(self.history)
+        return self.base + len(self.history)
 
     def publish(self, event: str, data: dict[str, Any] | str, provider: str | None = None) -> Message:
         """Append one event (id = next in the run) and wake the subscribers it is for."""
@@ -181,27 +210,63 @@ class Channel:
             raise RuntimeError(f"channel {self.run_id} is closed")
         if not isinstance(data, str):
             data = json.dumps(data, **_JSON)
-        msg = Message(len(self.history) + 1, event, provider, data)
+        msg = Message(self.base + len(self.history) + 1, event, provider, data)
         self.history.append(msg)
         self.size += len(msg.frame)
         self.offsets.append(self.size)
         self.footprint += msg.footprint()
         if self.subscribers:
+            fanout = False
             for sub in self.subscribers:
                 if provider is None or sub.provider is None or sub.provider == provider:
+                    if sub.push is not None:
+                        fanout = True
+                        continue
                     w = sub._waiter
                     if w is not None and not w.done():
                         w.set_result(True)
+            if fanout and not self._fanout_due:
+                self._fanout_due = True
+                asyncio.get_running_loop().call_soon(self._fanout)
             self._since_check += 1
             if self._since_check >= self.limits.check_every:
                 self._since_check = 0
                 self.check_backlogs()
         return msg
 
-    def load(self, messages: list[tuple[int, str, str | None, str]]) -> None:
-        """Fill the history from stored ``(id, event, provider, data)`` rows (before any subscriber)."""
+    def _fanout(self, max_bytes: int = 64 * 1024) -> None:
+        """Hand what is due to every idle writer: one ``take`` per group of subscribers at the same
+        position, whatever was published since the last turn, as one write per subscriber."""
+        self._fanout_due = False
+        self.fanouts += 1
+        shared: dict[tuple[int, str | None], tuple[Batch | None, int]] = {}
+        again = False
+        for sub in list(self.subscribers):
+            push = sub.push
+            if push is None or sub.closed:
+                continue
+            key = (sub.cursor, sub.provider)
+            got = shared.get(key)
+            if got is None:
+                data, _ = sub.take(max_bytes)
+                got = shared[key] = (Batch(data) if data else None, sub.cursor)
+            else:
+                sub.cursor = got[1]
+            if got[0] is not None:
+                push(got[0])
+            if sub.push is not None and sub.pending():
+                again = True
+        if again and not self._fanout_due:
+            self._fanout_due = True
+            asyncio.get_running_loop().call_soon(self._fanout)
+
+    def load(self, messages: list[tuple[int, str, str | None, str]], base: int = 0) -> None:
+        """Fill the history from stored ``(id, event, provider, data)`` rows (before any subscriber);
+        ``base``: the id before the first row (0: the rows start at id 1)."""
+        if not self.history:
+            self.base = base
         for i, event, provider, data in messages:
-            if i != len(self.history) + 1:
+            if i != self.last_id + 1:
                 raise ValueError(f"run {self.run_id}: stored event ids are not contiguous at {i}")
             msg = Message(i, event, provider, data)
             self.history.append(msg)
@@ -226,9 +291,10 @@ class Channel:
             if n > lim.max_lag_events or size > lim.max_lag_bytes:
                 self.drop(sub, f"too slow: {n} events ({size} bytes) not read")
 
-    def drop(self, sub: Subscriber, reason: str) -> None:
-        log.warning("run %s: dropping a subscriber (%s); it can reconnect with Last-Event-ID",
-                    self.run_id, reason)
+    def drop(self, sub: Subscriber, reason: str, quiet: bool = False) -> None:
+        if not quiet:
+            log.warning("run %s: dropping a subscriber (%s); it can reconnect with Last-Event-ID",
+                        self.run_id, reason)
         self.unsubscribe(sub)
         sub.close(reason)
         if sub.on_drop is not None:
@@ -247,11 +313,17 @@ class Channel:
         if last_event_id is not None and last_event_id.strip() != "":
             raw = last_event_id.strip()
             n = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else -1
-            if 0 <= n <= self.last_id:
-                cursor = n
+            if self.base <= n <= self.last_id:
+                cursor = n - self.base
+            elif 0 <= n < self.base:
+                prefix = reset_frame(f"Last-Event-ID {n} is older than the shared history kept (events 1 to "
+                                     f"{self.base} were trimmed); replaying from event {self.base + 1}")
             else:
                 prefix = reset_frame(f"unknown Last-Event-ID {raw[:40]!r} (last id is {self.last_id}); "
                                      f"replaying from the start")
+        elif self.base:
+            prefix = reset_frame(f"events 1 to {self.base} were trimmed from the shared history; "
+                                 f"replaying from event {self.base + 1}")
         sub = Subscriber(self, provider, cursor, prefix)
         self.subscribers.add(sub)
         if self.hub is not None:
@@ -282,6 +354,16 @@ class Hub:
             raise ValueError(f"channel {run_id} exists")
         ch = self.channels[run_id] = Channel(run_id, self.limits, self)
         return ch
+
+    def attach(self, channel: Channel) -> Channel:
+        """Register a live channel made elsewhere (a mirror of another process's run); an existing
+        channel of that run wins."""
+        existing = self.channels.get(channel.run_id)
+        if existing is not None:
+            return existing
+        channel.hub = self
+        self.channels[channel.run_id] = channel
+        return channel
 
     def get(self, run_id: str) -> Channel | None:
         ch = self.channels.get(run_id)

@@ -2,7 +2,12 @@
 
 The loop takes every frame due from the subscriber's cursor (replay first, then live) and writes
 them; when the socket did not take everything at once it awaits ``flush()`` before taking more, so
-at most one bounded batch is buffered per connection. One timer per connection (no extra task)
+at most one bounded batch is buffered per connection. Once caught up, the writer parks and
+registers a direct write (``Subscriber.push``): the channel's fan-out, once per loop turn, hands it
+the bytes it shares with every subscriber at the same position, already framed as one HTTP chunk,
+and it goes straight to the socket with one ``send``; no coroutine wakes per event. When the socket
+does not take it all, tornado's stream buffers the rest and the writer takes over again, waiting for
+that flush under the same timeout. One timer per connection (no extra task)
 is the watchdog: it sends a ``: ping`` comment on streams idle for ``heartbeat_s``, and drops a
 client whose pending flush has not completed within ``flush_timeout_s`` (the hub also drops one
 whose backlog passes its limit); the reason is logged once. ``on_connection_close`` wakes the
@@ -19,7 +24,8 @@ from tornado.iostream import IOStream, StreamClosedError
 
 from ..sse import encode_comment
 from .handlers import BaseHandler
-from .hub import Channel, Subscriber
+from .hub import Batch, Channel, Subscriber
+from .runs import RunManager
 
 log = logging.getLogger("tokenrace.server")
 
@@ -39,6 +45,10 @@ class SSEWriter:
         self._flush_since: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._abort: asyncio.Future | None = None   # set while waiting on a flush
+        self._pending_flush: asyncio.Future | None = None   # a direct write's rest, buffered by tornado
+        self._direct = False              # direct writes possible (HTTP/1.x connection, headers sent)
+        self._chunked = False             # ... each one framed as an HTTP chunk
+        self._io: IOStream | None = None  # the connection's stream, kept for direct writes
         self._run_id = ""
         handler.sse = self
 
@@ -81,17 +91,62 @@ class SSEWriter:
         h.write(data)
         fut = h.flush()
         self._last_write = self._loop.time()
+        if self._stream().writing():
+            await self._wait_flush(fut)
+
+    async def _wait_flush(self, fut: asyncio.Future) -> None:
         stream = self._stream()
-        if stream.writing():
-            self._flush_since = self._last_write
-            self._abort = self._loop.create_future()
+        self._flush_since = self._loop.time()
+        self._abort = self._loop.create_future()
+        try:
+            await asyncio.wait((fut, self._abort), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._flush_since = None
+        if stream.closed() or self._abort.done():
+            raise StreamClosedError()
+        self._abort = None
+
+    def _can_write_directly(self) -> bool:
+        """Direct writes need tornado's HTTP/1 connection with the headers sent and no body length;
+        ``_chunking_output`` says whether tornado frames this response as chunks (HTTP/1.1)."""
+        conn = self._connection()
+        chunked = getattr(conn, "_chunking_output", None)
+        if not isinstance(chunked, bool) or getattr(conn, "_expected_content_remaining", 0) is not None:
+            return False
+        stream = self._stream()
+        if not self.h._headers_written or getattr(stream, "socket", None) is None:
+            return False
+        self._chunked, self._io = chunked, stream
+        return True
+
+    def _push(self, batch: Batch) -> None:
+        """The fan-out's direct write: one ``send`` of bytes shared with other subscribers."""
+        sub, stream = self.sub, self._io
+        if sub is None or stream is None:
+            return
+        data = batch.chunk if self._chunked else batch.data
+        if self._closed or stream.closed():
+            sub.close("client closed")
+            return
+        sent = 0
+        if not stream.writing():            # else tornado still holds bytes: they go first
             try:
-                await asyncio.wait((fut, self._abort), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                self._flush_since = None
-            if stream.closed() or self._abort.done():
-                raise StreamClosedError()
-            self._abort = None
+                sent = stream.socket.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                sub.close("client closed")
+                return
+            self._last_write = self._loop.time()
+        if sent < len(data):
+            # the socket is full: tornado buffers the rest; the writer waits for it under the flush timeout
+            sub.push = None
+            try:
+                self._pending_flush = stream.write(data[sent:])
+            except StreamClosedError:
+                sub.close("client closed")
+                return
+            sub.wake()
 
     def _tick(self) -> None:
         """Watchdog: heartbeat on idle streams, drop on a flush that does not complete."""
@@ -132,15 +187,25 @@ class SSEWriter:
         self._timer = self._loop.call_later(self._tick_s, self._tick)
         try:
             await self._send(retry + sub.prefix)
+            self._direct = self._can_write_directly()
             chunk = cfg.write_chunk_bytes
             while not sub.closed:
+                if self._pending_flush is not None:
+                    fut, self._pending_flush = self._pending_flush, None
+                    await self._wait_flush(fut)
+                    continue
                 data, done = sub.take(chunk)
                 if data:
                     await self._send(data)
                     continue
                 if done:
                     break
-                if not await sub.wait() and not sub.closed:
+                sub.push = self._push if self._direct else None
+                try:
+                    woke = await sub.wait()
+                finally:
+                    sub.push = None
+                if not woke and not sub.closed:
                     await self._send(PING)            # the watchdog found the stream idle
         except StreamClosedError:
             sub.close("client closed")
@@ -162,18 +227,23 @@ class RunEventsHandler(BaseHandler):
     """``GET /api/runs/{id}/events`` and ``GET /api/runs/{id}/providers/{name}/events``."""
 
     async def get(self, run_id: str, provider: str | None = None) -> None:
-        channel = await self.manager.channel(run_id)
+        last_event_id = self.last_event_id()
+        channel = await self.manager.channel(run_id, last_event_id)
         if channel is None:
             self.send_error_json(404, f"no run {run_id!r}")
             return
-        if provider is not None and not _has_provider(channel, provider, self.manager, run_id):
+        if provider is not None and not await _has_provider(channel, provider, self.manager, run_id):
             self.send_error_json(404, f"run {run_id!r} has no provider {provider!r}")
             return
-        await SSEWriter(self).run(channel, provider, self.last_event_id())
+        await SSEWriter(self).run(channel, provider, last_event_id)
 
 
-def _has_provider(channel: Channel, provider: str, manager, run_id: str) -> bool:
+async def _has_provider(channel: Channel, provider: str, manager: RunManager, run_id: str) -> bool:
     run = manager.runs.get(run_id)
     if run is not None:
         return provider in run.kinds
-    return any(m.provider == provider for m in channel.history)
+    if any(m.provider == provider for m in channel.history):
+        return True
+    doc = await manager.describe(run_id) if manager.shared is not None else None
+    return doc is not None and any(isinstance(p, dict) and p.get("name") == provider
+                                   for p in doc.get("providers") or [])
