@@ -9,34 +9,14 @@ import asyncio
 import time
 from typing import Any, Coroutine, Sequence, TypeVar
 
+from ..eventloop import loop_name, new_event_loop, run
 from ..metrics import NS_PER_MS, percentile, summarize
+
+__all__ = ["LAG_INTERVAL_S", "LAG_WARN_P99_MS", "LagMonitor", "loop_name", "new_event_loop", "run"]
 
 T = TypeVar("T")
 LAG_INTERVAL_S = 0.02
 LAG_WARN_P99_MS = 10.0        # above this the client's own delay distorts TTFT/ITL noticeably
-
-
-def new_event_loop(uvloop: bool = True) -> asyncio.AbstractEventLoop:
-    """uvloop's loop when installed (its reads and timers cost a fraction of asyncio's), else asyncio's;
-    ``uvloop=False`` always gives asyncio's."""
-    if uvloop:
-        try:
-            import uvloop as _uvloop
-        except ImportError:          # Windows, or not installed: the standard loop measures the same way
-            pass
-        else:
-            return _uvloop.new_event_loop()
-    return asyncio.new_event_loop()
-
-
-def loop_name() -> str:
-    return type(asyncio.get_running_loop()).__module__.split(".")[0]
-
-
-def run(coro: Coroutine[Any, Any, T], *, uvloop: bool = True) -> T:
-    """``asyncio.run`` on :func:`new_event_loop`."""
-    with asyncio.Runner(loop_factory=lambda: new_event_loop(uvloop)) as runner:
-        return runner.run(coro)
 
 
 class LagMonitor:

@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser, add_config) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    import asyncio
+    from ..eventloop import run as run_loop
     import sys
 
     from rich.console import Console
@@ -45,7 +45,7 @@ def main(args: argparse.Namespace) -> int:
         if args.scenario:
             raise UsageError("--calibrate takes no scenario file")
         err = Console(stderr=True)
-        rows = asyncio.run(calibrate(parse_levels(args.concurrency), naive=True, in_process=args.sim_in_process,
+        rows = run_loop(calibrate(parse_levels(args.concurrency), naive=True, in_process=args.sim_in_process,
                                      progress=lambda msg: err.print(msg, style="dim", highlight=False)))
         print(format_table(rows))
         return 0
@@ -60,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
     out = args.out or default_out_dir(sc.name)
     err = Console(stderr=True)
     console = None if args.no_progress else err
-    outcome = asyncio.run(run_bench(sc, out, config_path=args.config, keep_warmup=args.keep_warmup,
+    outcome = run_loop(run_bench(sc, out, config_path=args.config, keep_warmup=args.keep_warmup,
                                     console=console, history=not args.no_history))
     doc = outcome.summary
     from ..bench.report import markdown

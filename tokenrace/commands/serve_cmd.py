@@ -111,7 +111,7 @@ def _stop_with_supervisor(loop, stop) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    import asyncio
+    from ..eventloop import run as run_loop
 
     from ..errors import UsageError
     args.worker_of = int(os.environ.get(WORKER_ENV) or 0)
@@ -127,7 +127,7 @@ def main(args: argparse.Namespace) -> int:
         from ..server.workers import supervise
         return supervise(args)
     try:
-        return asyncio.run(_serve(args))
+        return run_loop(_serve(args))
     except KeyboardInterrupt:
         return 130
 
