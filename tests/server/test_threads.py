@@ -92,3 +92,17 @@ async def test_a_follow_up_sent_the_moment_end_arrives_is_accepted(harness):
         assert status == 201, doc
         await h.sse(f"/api/runs/{doc['id']}/events")
         assert received(h, "fast-a")[-1][0] == ("user", "Hi")
+
+
+async def test_a_home_made_endpoint_gets_its_history_as_question_answer_pairs(sim_fast, tmp_path):
+    from tokenrace.config.models import SSEEndpoint
+    ep = SSEEndpoint(path="/chat", body={"prompt": "{prompt}", "history": "{history}"}, text_path=None,
+                     mode="cumulative", done=None)
+    h = await Harness(sim_fast, tmp_path / "runs.db", [provider(sim_fast, "fast-a", "sse", endpoint=ep)]).start()
+    try:
+        first = await run_to_end(h, {"prompt": "One"})
+        answer = (await h.request("GET", f"/api/runs/{first}"))[1]["results"][0]["text"]
+        await run_to_end(h, {"prompt": "Two", "parent": first})
+    finally:
+        await h.stop()
+    assert received(h, "fast-a")[-1] == [("user", "One"), ("assistant", answer), ("user", "Two")]

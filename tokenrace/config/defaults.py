@@ -29,7 +29,7 @@ BUILTIN: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     ("sim-zhipu", "zhipu", "glm-sim-4.5", {}),
     ("sim-ollama", "ollama", "llama-sim:3b", {}),
     ("sim-custom", "sse", "custom-chat", {"endpoint": SSEEndpoint(
-        path="/chat", body={"prompt": "{prompt}", "history": [], "max_new_tokens": "{max_tokens}",
+        path="/chat", body={"prompt": "{prompt}", "history": "{history}", "max_new_tokens": "{max_tokens}",
                             "temperature": "{temperature}"},
         text_path=None, mode="cumulative", done=None)}),
 )

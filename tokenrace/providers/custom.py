@@ -12,7 +12,7 @@ from ..sse import SSEEvent
 from .base import Adapter, HTTPRequest, dig, loads, short
 from .parts import DONE, Oddity, Part, StreamError, Text
 
-_PLACEHOLDERS = {"{prompt}", "{messages}", "{max_tokens}", "{temperature}", "{top_p}"}
+_PLACEHOLDERS = {"{prompt}", "{messages}", "{history}", "{system}", "{max_tokens}", "{temperature}", "{top_p}"}
 _MISSING = object()
 
 
@@ -51,7 +51,10 @@ class CustomSSEAdapter(Adapter):
         return {"Authorization": f"Bearer {self.cfg.api_key.reveal()}"} if self.cfg.api_key else {}
 
     def build_request(self, req: ChatRequest, params: dict[str, Any]) -> HTTPRequest:
-        values: dict[str, Any] = {"prompt": req.prompt, "messages": [dict(m) for m in req.messages]}
+        values: dict[str, Any] = {"prompt": req.prompt, "messages": [dict(m) for m in req.messages],
+                                  "history": history_pairs(req)}
+        if (system := req.system()) is not None:
+            values["system"] = system
         values.update({k: v for k, v in params.items() if k in ("max_tokens", "temperature", "top_p")})
         body = fill_template(self.ep.body, values)
         if isinstance(body, dict):
@@ -104,3 +107,10 @@ class CustomSSEAdapter(Adapter):
         n = len(os.path.commonprefix([prev, text]))
         return [Oddity(f"the cumulative text changed after character {n}; the answer shown may differ"),
                 Text(text[max(n, len(prev)):])]
+
+
+def history_pairs(req: ChatRequest) -> list[list[str]]:
+    """The conversation before the prompt as ChatGLM-style ``[[question, answer], ...]`` pairs."""
+    turns = req.chat_messages()[:-1]
+    return [[str(q.get("content", "")), str(a.get("content", ""))]
+            for q, a in zip(turns[::2], turns[1::2]) if q.get("role") == "user" and a.get("role") == "assistant"]

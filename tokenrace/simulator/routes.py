@@ -193,7 +193,11 @@ def conversation(wire: str, data: dict[str, Any]) -> list[tuple[str, str]]:
     system = data.get("system") or data.get("instructions") or (data.get("systemInstruction") or {}).get("parts")
     if system:
         out.append(("system", _text_of(system)))
-    items = data.get("messages") or data.get("contents") or data.get("input") or data.get("history") or []
+    items = data.get("messages") or data.get("contents") or data.get("input") or []
+    pairs = data.get("history") if wire in ("chat", "chat_stream", "chat_events", "chatglm") else None
+    for pair in pairs if isinstance(pairs, list) else []:      # ChatGLM: [[question, answer], ...]
+        if isinstance(pair, list) and len(pair) == 2:
+            out += [("user", str(pair[0])), ("assistant", str(pair[1]))]
     for m in items if isinstance(items, list) else []:
         if not isinstance(m, dict):
             continue
