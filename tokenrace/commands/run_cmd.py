@@ -12,6 +12,7 @@ import contextlib
 import json
 import queue
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,15 +148,14 @@ def _follow(engine: EngineThread, session: RaceSession, done: Any, inbox: "queue
         ended = False
         while not ended:
             try:
-                batch = [inbox.get(timeout=REFRESH_S)]
-                while not inbox.empty():          # all that came while drawing (the end may be among it)
-                    batch.append(inbox.get_nowait())
-                for msg in batch:
+                # paced, not woken per message: each wake-up of this thread takes the GIL from the
+                # engine thread, whose next read would be stamped late
+                time.sleep(REFRESH_S)
+                while not inbox.empty():
+                    msg = inbox.get_nowait()
                     if view is not None:
                         view.add(msg)
                     ended = ended or isinstance(msg, RunEnd)
-            except queue.Empty:
-                pass
             except KeyboardInterrupt:                 # Ctrl+C: stop, keep what arrived
                 engine.call_soon(session.cancel, "cancelled (Ctrl+C)")
             if live is not None and view is not None:
