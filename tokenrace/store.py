@@ -347,19 +347,9 @@ class RunStore:
         return await self._call(job)
 
     async def thread(self, run_id: str, max_runs: int = 500) -> list[dict]:
-        """The conversation ``run_id`` ends: its runs from the first to ``run_id`` (each as :meth:`get_run`);
-        empty when ``run_id`` is unknown. A parent that is gone ends the chain there."""
-        chain: list[dict] = []
-        seen: set[str] = set()
-        current: str | None = run_id
-        while current is not None and current not in seen and len(chain) < max_runs:
-            seen.add(current)
-            run = await self.get_run(current)
-            if run is None:
-                break
-            chain.append(run)
-            current = run.get("parent")
-        return chain[::-1]
+        """The conversation ``run_id`` ends: its runs from the first to ``run_id`` (each as :meth:`get_run`)."""
+        from .thread import walk
+        return await walk(self.get_run, run_id, max_runs)
 
     async def get_events(self, run_id: str) -> list[StreamEvent]:
         def job() -> list[StreamEvent]:

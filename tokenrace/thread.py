@@ -10,11 +10,29 @@ thread's last one.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from .runrequest import RequestError, RunRequest
 
 Run = Mapping[str, Any]
+
+
+async def walk(get_run: Callable[[str], Awaitable[Mapping[str, Any] | None]], run_id: str,
+               max_runs: int = 500) -> list[dict[str, Any]]:
+    """The conversation ``run_id`` ends, first turn first, following ``parent`` through ``get_run``;
+    empty when ``run_id`` is unknown. A parent that is gone (pruned) ends the chain there."""
+    chain: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    current: str | None = run_id
+    while current is not None and current not in seen and len(chain) < max_runs:
+        seen.add(current)
+        run = await get_run(current)
+        if run is None:
+            break
+        chain.append(dict(run))
+        parent = run.get("parent")
+        current = parent if isinstance(parent, str) else None
+    return chain[::-1]
 
 
 def provider_history(runs: Sequence[Run], provider: str) -> tuple[dict[str, str], ...]:

@@ -80,6 +80,17 @@ class GroupStats:
     def p50(self, values: list[float]) -> float | None:
         return percentile(sorted(values), 50) if values else None
 
+    def count(self, rec: dict[str, Any]) -> None:
+        """One finished request (its record) into the live figures."""
+        self.done += 1
+        if rec["status"] != "ok":
+            self.errors += 1
+            return
+        if rec["ttft_ms"] is not None:
+            self.ttft.append(rec["ttft_ms"])
+        if rec["tokens_per_s"] is not None:
+            self.rate.append(rec["tokens_per_s"])
+
 
 @dataclass
 class BenchResult:
@@ -253,15 +264,7 @@ class BenchRunner:
             return
         result = acc.result()
         rec = self.make_record(result, acc, job, step, request_id)
-        st = self.stats[(p.name, step.index if step else -1)]
-        st.done += 1
-        if rec["status"] != "ok":
-            st.errors += 1
-        else:
-            if rec["ttft_ms"] is not None:
-                st.ttft.append(rec["ttft_ms"])
-            if rec["tokens_per_s"] is not None:
-                st.rate.append(rec["tokens_per_s"])
+        self.stats[(p.name, step.index if step else -1)].count(rec)
         if job.warmup and not self.keep_warmup:
             return
         self.records.append(rec)

@@ -205,14 +205,7 @@ class WorkerPool:
     def _record(self, rec: dict, result: dict) -> None:
         st = self.stats.get((rec["provider"], rec["step"] if rec["step"] is not None else -1))
         if st is not None:
-            st.done += 1
-            if rec["status"] != "ok":
-                st.errors += 1
-            else:
-                if rec["ttft_ms"] is not None:
-                    st.ttft.append(rec["ttft_ms"])
-                if rec["tokens_per_s"] is not None:
-                    st.rate.append(rec["tokens_per_s"])
+            st.count(rec)
         self.records.append(rec)
         self.results.append(StreamResult.from_dict(result))
         if self.on_record is not None:

@@ -22,7 +22,7 @@ from ..providers.http import HTTPClient
 from ..recording import replay_frames
 from ..runrequest import Limits, RequestError, validate
 from ..session import RaceSession
-from ..thread import with_history
+from ..thread import walk, with_history
 from ..store import RunStore
 from .hub import Channel, Hub
 
@@ -202,18 +202,7 @@ class RunManager:
         """The conversation ``run_id`` ends, first turn first (each run as :meth:`describe` gives it)."""
         if self.shared is None:
             return await self.store.thread(run_id, max_runs)
-        chain: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        current: str | None = run_id
-        while current is not None and current not in seen and len(chain) < max_runs:
-            seen.add(current)
-            run = await self.describe(current)
-            if run is None:
-                break
-            chain.append(run)
-            parent = run.get("parent")
-            current = parent if isinstance(parent, str) else None
-        return chain[::-1]
+        return await walk(self.describe, run_id, max_runs)
 
     def _taken_over(self, run_id: str) -> None:
         self.cancel(run_id, "ended by another server process")
