@@ -8,13 +8,14 @@ import sys
 from typing import Sequence
 
 from . import __version__
-from .commands import bench_cmd, compare_cmd, serve_cmd, tui_cmd
+from .commands import bench_cmd, compare_cmd, serve_cmd, tui_cmd, worker_cmd
 from .errors import ConfigError, TokenraceError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # Imported, not looked up: a command module that fails to import is a bug and must stop the CLI
 # loudly rather than quietly drop the subcommand (they import only the standard library at load).
-PLUGGED = {"serve": serve_cmd, "tui": tui_cmd, "bench": bench_cmd, "compare": compare_cmd}
+PLUGGED = {"serve": serve_cmd, "tui": tui_cmd, "bench": bench_cmd, "compare": compare_cmd,
+           "worker": worker_cmd}
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:

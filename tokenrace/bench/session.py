@@ -8,7 +8,7 @@ import logging
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from ..config.models import Config, ProviderConfig
 from ..errors import ConfigError
@@ -21,6 +21,9 @@ from .report import RecordWriter, write_outputs
 from .runner import BenchResult, BenchRunner
 from .scenario import Scenario, sim_provider_configs
 from .workers import WorkerPool, resolve_workers
+
+if TYPE_CHECKING:
+    from .coordinator import RedisPool
 
 log = logging.getLogger("tokenrace.bench")
 
@@ -71,9 +74,20 @@ class BenchOutcome:
     history: str | None            # None: stored; else why not
 
 
+@dataclass(frozen=True)
+class Distributed:
+    """``bench --redis``: the plan goes to ``tokenrace worker`` processes through this Redis."""
+
+    url: str
+    workers: int | None = None          # wait for this many idle workers (None: all there, at least one)
+    wait_s: float = 30.0
+    lease_s: float = 5.0
+
+
 async def run_bench(sc: Scenario, out_dir: str | Path, *, config_path: str | None = None,
                     keep_warmup: bool = False, console: Any = None, history: bool = True,
-                    handle_sigint: bool = True, on_runner: Any = None) -> BenchOutcome:
+                    handle_sigint: bool = True, on_runner: Any = None,
+                    distributed: Distributed | None = None) -> BenchOutcome:
     """Run the scenario and write the output folder. With ``console`` (a rich Console) show progress."""
     out = Path(out_dir)
     run_id = new_run_id()
@@ -82,7 +96,15 @@ async def run_bench(sc: Scenario, out_dir: str | Path, *, config_path: str | Non
         writer = RecordWriter(out)
         workers = resolve_workers(sc)
         try:
-            if sc.workers == 1:
+            if distributed is not None:         # workers elsewhere measure; this one deals, merges and writes
+                from .coordinator import RedisPool
+                pool = RedisPool(sc, providers, distributed.url, workers=distributed.workers,
+                                 wait_s=distributed.wait_s, lease_s=distributed.lease_s, defaults=cfg.defaults,
+                                 keep_warmup=keep_warmup, on_record=lambda rec, acc, ev: writer.write(rec))
+                if on_runner is not None:
+                    on_runner(pool)
+                result = await _drive(pool, console, handle_sigint)
+            elif sc.workers == 1:
                 async with HTTPClient() as client:
                     runner: BenchRunner | WorkerPool = BenchRunner(
                         sc, providers, client, defaults=cfg.defaults, keep_warmup=keep_warmup,
@@ -104,7 +126,7 @@ async def run_bench(sc: Scenario, out_dir: str | Path, *, config_path: str | Non
     return BenchOutcome(result, summary, out, run_id, stored)
 
 
-async def _drive(runner: "BenchRunner | WorkerPool", console: Any, handle_sigint: bool) -> BenchResult:
+async def _drive(runner: "BenchRunner | WorkerPool | RedisPool", console: Any, handle_sigint: bool) -> BenchResult:
     loop = asyncio.get_running_loop()
     installed = False
     if handle_sigint:

@@ -61,7 +61,7 @@ async def _recv(reader: asyncio.StreamReader) -> Any:
     return pickle.loads(await reader.readexactly(_HEAD.unpack(head)[0]))
 
 
-class _PoolLag:
+class PoolLag:
     """What the progress display asks of a runner's lag monitor: the worst worker's recent p99."""
 
     def __init__(self, count: int) -> None:
@@ -102,7 +102,7 @@ class WorkerPool:
         self.records: list[dict] = []
         self.results: list[StreamResult] = []
         self.stats: dict[tuple[str, int], GroupStats] = {}
-        self.lag = _PoolLag(count)
+        self.lag = PoolLag(count)
         self.step: LoadStep | None = None
         self.stopping = False
         self.workers: list[_Worker] = []
@@ -222,26 +222,9 @@ class WorkerPool:
                 await asyncio.to_thread(w.proc.wait)
 
     def _result(self) -> BenchResult:
-        lags: list[dict[str, Any]] = [
-            dict(w.final["lag"], worker=w.index) if w.final else
-            {"worker": w.index, "samples": 0, "p50_ms": None, "p99_ms": None, "max_ms": None, "saturated": False,
-             "interval_ms": self.lag_interval_s * 1000} for w in self.workers]
-        worst = max(lags, key=lambda d: d["p99_ms"] or -1.0)
-        lag = dict(worst, saturated=any(d["saturated"] for d in lags), workers=lags)
-        step_lag = []
-        for i in range(len(self.sc.steps)):
-            per = [s for w in self.workers if w.final for s in w.final["step_lag"] if s["step"] == i]
-            if per:
-                step_lag.append(dict(max(per, key=lambda d: d["p99_ms"] or -1.0),
-                                     saturated=any(s["saturated"] for s in per)))
-        warnings: list[str] = []
-        for d in lags:
-            if d["saturated"]:
-                warnings.append(f"worker {int(d['worker']) + 1} of {self.count}: its event loop lagged: p99 "
-                                f"{d['p99_ms']:.1f} ms (max {d['max_ms']:.1f} ms) > {self.lag_warn_ms:g} ms, so "
-                                f"TTFT and ITL of its requests may be overstated by up to that much. The machine was "
-                                f"busy, or the load is more than {self.count} workers can drive: lower it, or use "
-                                f"more workers or a faster machine.")
+        lag, step_lag, warnings = merge_lag([(w.index, f"worker {w.index + 1} of {self.count}", w.final)
+                                             for w in self.workers], len(self.sc.steps),
+                                            self.lag_interval_s, self.lag_warn_ms, f"{self.count} workers")
         warnings += record_warnings(self.providers, self.records)
         for w in self.workers:
             if w.error:
@@ -250,6 +233,31 @@ class WorkerPool:
         partial = self.stopping or any(w.error or (w.final or {}).get("partial") for w in self.workers)
         return BenchResult(self.sc, [p.public() for p in self.providers], list(self.records), list(self.results),
                            lag, step_lag, bool(partial), self.t0_wall, time.time(), warnings)
+
+
+def merge_lag(finals: Sequence[tuple[int | str, str, dict[str, Any] | None]], steps: int, interval_s: float,
+              warn_ms: float, capacity: str) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+    """Workers' lag summaries (``(id, label, final report or None)``) as one: the worst worker's
+    figures, saturated when any was; and a warning for each saturated worker."""
+    lags: list[dict[str, Any]] = [
+        dict(final["lag"], worker=wid) if final else
+        {"worker": wid, "samples": 0, "p50_ms": None, "p99_ms": None, "max_ms": None, "saturated": False,
+         "interval_ms": interval_s * 1000} for wid, _label, final in finals]
+    worst = max(lags, key=lambda d: d["p99_ms"] or -1.0)
+    lag = dict(worst, saturated=any(d["saturated"] for d in lags), workers=lags)
+    step_lag = []
+    for i in range(steps):
+        per = [s for _w, _l, final in finals if final for s in final["step_lag"] if s["step"] == i]
+        if per:
+            step_lag.append(dict(max(per, key=lambda d: d["p99_ms"] or -1.0), saturated=any(s["saturated"] for s in per)))
+    warnings: list[str] = []
+    for (_w, label, _f), d in zip(finals, lags):
+        if d["saturated"]:
+            warnings.append(f"{label}: its event loop lagged: p99 {d['p99_ms']:.1f} ms (max {d['max_ms']:.1f} ms) > "
+                            f"{warn_ms:g} ms, so TTFT and ITL of its requests may be overstated by up to that much. "
+                            f"The machine was busy, or the load is more than {capacity} can drive: lower it, or use "
+                            f"more workers or a faster machine.")
+    return lag, step_lag, warnings
 
 
 # -- the worker process ----------------------------------------------------------------------

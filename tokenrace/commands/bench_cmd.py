@@ -23,6 +23,17 @@ def add_arguments(p: argparse.ArgumentParser, add_config) -> None:
                    help="also write warmup requests to records.jsonl (flagged; never in the summary)")
     p.add_argument("--no-progress", action="store_true", help="no live progress display")
     p.add_argument("--no-history", action="store_true", help="do not add the run to the run history database")
+    dist = p.add_argument_group("distributed bench (tokenrace worker processes on any machines, through Redis)")
+    dist.add_argument("--redis", metavar="URL",
+                      help="deal the plan to the `tokenrace worker --redis URL` processes present on this Redis "
+                           "(redis://HOST:PORT/DB), one share each, and merge their records into this output")
+    dist.add_argument("--workers", type=int, metavar="N",
+                      help="with --redis: wait for N idle workers and use N (default: every idle worker, at least one)")
+    dist.add_argument("--wait-workers", type=float, default=30.0, metavar="S",
+                      help="with --redis: how long to wait for the workers (default 30 s)")
+    dist.add_argument("--worker-lease", type=float, default=5.0, metavar="S",
+                      help="with --redis: a worker silent this long is gone, and its unfinished requests are "
+                           "recorded as failed (default 5 s)")
     p.add_argument("--calibrate", action="store_true",
                    help="measure the tool's own TTFT/ITL error against the built-in simulator's truth")
     p.add_argument("--concurrency", metavar="N,N,...", default="1,16,64",
@@ -54,14 +65,23 @@ def main(args: argparse.Namespace) -> int:
 
     from ..bench.report import default_out_dir
     from ..bench.scenario import load_scenario
-    from ..bench.session import run_bench
+    from ..bench.session import Distributed, run_bench
 
+    distributed = None
+    if args.redis:
+        if args.workers is not None and not 1 <= args.workers <= 1024:
+            raise UsageError("--workers must be between 1 and 1024")
+        if args.wait_workers < 0 or not 0.5 <= args.worker_lease <= 3600:
+            raise UsageError("--wait-workers must be 0 or more, and --worker-lease between 0.5 and 3600 s")
+        distributed = Distributed(args.redis, args.workers, args.wait_workers, args.worker_lease)
+    elif args.workers is not None:
+        raise UsageError("--workers goes with --redis (for local processes, set load.workers in the scenario)")
     sc = load_scenario(args.scenario, args.sets)
     out = args.out or default_out_dir(sc.name)
     err = Console(stderr=True)
     console = None if args.no_progress else err
     outcome = run_loop(run_bench(sc, out, config_path=args.config, keep_warmup=args.keep_warmup,
-                                    console=console, history=not args.no_history))
+                                    console=console, history=not args.no_history, distributed=distributed))
     doc = outcome.summary
     from ..bench.report import markdown
     print(markdown(doc, outcome.result.records))

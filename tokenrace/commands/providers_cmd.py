@@ -6,30 +6,19 @@ import asyncio
 import json
 import sys
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from ..providers.http import HTTPClient
+from ..redisconn import safe_url
 from ..race import Race
 from ..render import STATUS_STYLE, fmt_ms
 from ..request import ChatRequest
 from ..runtime import open_config
 
 CHECK_PROMPT = "Reply with the single word: OK"
-
-
-def safe_url(url: str) -> str:
-    """A base URL without credentials or query (keys sometimes hide there)."""
-    if not url:
-        return ""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def main(args: argparse.Namespace) -> int:

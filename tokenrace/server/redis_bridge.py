@@ -31,9 +31,9 @@ import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable
-from urllib.parse import urlsplit, urlunsplit
 
 from ..protocol import Frame
+from ..redisconn import RedisUnavailable, connect, safe_url
 from .entries import PAGE, Entry, _why, fields_of, frame_of
 from .hub import Hub
 from .mirror import Mirrors
@@ -45,22 +45,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tokenrace.server")
 
-
-
-class RedisUnavailable(Exception):
-    """Redis could not be reached or used; the message names the server (never its password)."""
-
-
-def safe_url(url: str) -> str:
-    """The URL without its user and password (for messages and logs)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, "", ""))
-    except ValueError:
-        return "(an unparsable Redis URL)"
 
 
 class RedisBridge:
@@ -107,21 +91,8 @@ class RedisBridge:
 
     # ------------------------------------------------------------------ lifecycle
     async def connect(self, hub: Hub) -> None:
-        try:
-            import redis.asyncio as aioredis
-        except ImportError:
-            raise RedisUnavailable("--redis needs the redis package: pip install 'redis>=5'") from None
         self.mirrors.hub = hub
-        try:
-            # a blocked XREAD answers within block_ms: the socket timeout must be longer (redis-py 8: 5 s)
-            self.r = aioredis.from_url(self.url, decode_responses=False, health_check_interval=30,
-                                       socket_connect_timeout=5, socket_timeout=max(10.0, 3 * self.block_ms / 1000))
-            await self.r.ping()
-        except Exception as e:
-            if self.r is not None:
-                await self.r.aclose()
-                self.r = None
-            raise RedisUnavailable(f"cannot reach Redis at {self.where}: {_why(e)}") from None
+        self.r = await connect(self.url, block_ms=self.block_ms)
         self._writer = asyncio.create_task(self._write_loop(), name="tokenrace-redis-writer")
         log.info("sharing runs through Redis at %s", self.where)
 

@@ -86,7 +86,7 @@ async def _mark_interrupted(db: str | None) -> None:
 
 async def _supervise(args: argparse.Namespace, held: socket.socket) -> int:
     from ..server.auth import is_loopback, new_token
-    from ..server.redis_bridge import safe_url
+    from ..redisconn import safe_url
 
     port = held.getsockname()[1]
     await _mark_interrupted(args.db)           # once for the shared database, before any worker runs
