@@ -175,7 +175,8 @@ class RemoteWorker:
             result = await self._measure(job, spec, Share(share, count), out, tasks)
             out.put("done", {"lag": result.lag, "step_lag": result.step_lag, "partial": result.partial})
         except ConfigError as e:
-            out.put("error", str(e))
+            text = str(e)
+            out.put("error", text if text.startswith("worker ") else f"worker {self.name}: {text}")
         except (RedisUnavailable, OSError) as e:
             out.put("error", f"worker {self.name}: {why(e)}")
         except Exception as e:      # told to the bench, which names the worker; logged here in full
@@ -211,8 +212,8 @@ class RemoteWorker:
             runner.results.clear()
 
         async with scenario_config(sc, self.config_path) as cfg:
+            check_providers(spec["providers"], cfg.providers, self.name, cfg.source or "the built-in simulator")
             providers = select_providers(sc, cfg)
-            check_providers(spec["providers"], providers, self.name, cfg.source or "the built-in simulator")
             async with HTTPClient() as client:
                 runner = BenchRunner(sc, providers, client, defaults=spec.get("defaults"),
                                      keep_warmup=bool(spec.get("keep_warmup")), on_record=on_record,
