@@ -196,10 +196,10 @@ def test_every_option_of_every_command_has_help_text():
 def test_every_subcommand_is_on_the_parser():
     from tokenrace.cli import build_parser
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(sub.choices) == {"run", "simulate", "providers", "init", "serve", "tui", "bench", "compare"}
+    assert set(sub.choices) == {"run", "simulate", "providers", "init", "serve", "tui", "bench", "compare", "worker"}
 
 
-@pytest.mark.parametrize("cmd", ["serve", "tui", "bench", "compare"])
+@pytest.mark.parametrize("cmd", ["serve", "tui", "bench", "compare", "worker"])
 def test_a_command_module_that_fails_to_import_stops_the_cli_loudly(cmd):
     # None in sys.modules makes the import raise ModuleNotFoundError: the case the CLI once skipped silently
     code = (f"import sys; sys.modules['tokenrace.commands.{cmd}_cmd'] = None\n"

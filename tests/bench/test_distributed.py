@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -185,6 +186,58 @@ async def test_a_worker_without_a_provider_says_so_and_its_share_fails_with_that
         "sim-model on the bench" in bad[0]["error"] and str(cfg) in bad[0]["error"]
     assert all(r["status"] == "ok" for r in recs if r["worker"] == "wa")
     assert any("wb" in w and "12 unfinished" in w for w in outcome.result.warnings)
+
+
+async def test_stopping_the_bench_stops_its_workers_and_keeps_what_finished(workers, redis_url, tmp_path):
+    await workers.start("wa", "wb")
+    pools = []
+    body = "prompts: [one, two]\nrepetitions: 6\nload: {concurrency: [4]}\nseed: 1\n"
+    task = asyncio.create_task(run(tmp_path, body, sim=SLOW_SIM, on_runner=pools.append,
+                                   distributed=Distributed(redis_url, workers=2)))
+    await _until(lambda: pools and len(pools[0].records) >= 2, what="two records")
+    pools[0].stop()                                  # what Ctrl+C does
+    outcome = await asyncio.wait_for(task, 60)
+    recs = records(tmp_path / "out")
+    assert outcome.result.partial and 2 <= len(recs) < 12
+    assert all(r["status"] == "ok" for r in recs)    # stopped requests are not failures
+    assert summary(tmp_path / "out")["partial"] is True
+
+
+async def test_a_worker_whose_bench_dies_stops_its_share_and_takes_the_next(workers, redis_url, tmp_path):
+    await workers.start("wa")
+    path = tmp_path / "slow.yaml"
+    path.write_text(SLOW_SIM + "prompts: [one]\nrepetitions: 40\nload: {concurrency: [1]}\n")
+    bench = subprocess.Popen([sys.executable, "-m", "tokenrace", "bench", str(path), "--redis", redis_url,
+                              "--worker-lease", "1.5", "--no-progress", "--no-history", "--out", str(tmp_path / "gone")],
+                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env={**os.environ, "HOME": str(tmp_path)})
+    r = await connect(redis_url)
+    try:
+        async def job() -> object:
+            raw = await r.get("tokenrace:bench:worker:wa")
+            return json.loads(raw).get("job") if raw else None
+
+        deadline = time.monotonic() + 60
+        while await job() is None:                   # the worker has taken the bench's share
+            assert time.monotonic() < deadline and bench.poll() is None, workers.logs()
+            await asyncio.sleep(0.05)
+        bench.kill()
+        bench.wait()
+        deadline = time.monotonic() + 30
+        while await job() is not None:               # its lease expires: the worker lets the share go
+            assert time.monotonic() < deadline, workers.logs()
+            await asyncio.sleep(0.05)
+    finally:
+        await r.aclose()
+    await run(tmp_path, PLAN.replace("[1, 4]", "[2]"), distributed=Distributed(redis_url, workers=1))
+    recs = records(tmp_path / "out")
+    assert len(recs) == 24 and all(r["status"] == "ok" and r["worker"] == "wa" for r in recs)
+    assert "is gone; stopping its share" in workers.logs()
+    r = await connect(redis_url)
+    try:                # the dead bench's keys went with it
+        assert sorted(k.decode() for k in await r.keys("tokenrace:bench:job:*")) == []
+    finally:
+        await r.aclose()
 
 
 async def test_no_worker_is_a_clear_error_that_says_how_to_start_one(redis_url, tmp_path):

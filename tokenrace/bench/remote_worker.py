@@ -109,6 +109,7 @@ class RemoteWorker:
         self._runner: BenchRunner | None = None
         self._share_stopped = False         # the share in hand: told to stop, or its bench is gone
         self._share_over = False
+        self._bench_gone = False
 
     def stop(self) -> None:
         """Stop (Ctrl+C, SIGTERM): the share in hand ends as a stopped one, with what finished sent."""
@@ -163,7 +164,7 @@ class RemoteWorker:
 
     async def _serve(self, job: str, share: int, count: int) -> None:
         out = _Outbox(self.r, self.keys.up(job), share)
-        self._share_stopped, self._share_over = self.stopping, False
+        self._share_stopped, self._share_over, self._bench_gone = self.stopping, False, False
         out.put("hello", {"worker": self.name, "host": socket.gethostname(), "pid": os.getpid()})
         tasks = [asyncio.create_task(self._beat(out, job))]
         self.say(f"tokenrace worker {self.name}: share {share + 1} of {count} of bench job {job}")
@@ -190,6 +191,9 @@ class RemoteWorker:
                     t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await out.close()
+            if self._bench_gone:            # nobody reads what is left: the job's keys go
+                with contextlib.suppress(Exception):
+                    await self.r.delete(self.keys.up(job), self.keys.ctl(job, share), self.keys.job(job))
 
     async def _measure(self, job: str, spec: dict[str, Any], share: Share, out: _Outbox,
                        tasks: list[asyncio.Task[Any]]) -> Any:
@@ -253,8 +257,9 @@ class RemoteWorker:
             except Exception:
                 continue
             if not alive:
-                if not self._share_stopped:
-                    log.warning("worker %s: the bench of job %s is gone; stopping its share", self.name, job)
+                if not self._bench_gone:
+                    self.say(f"tokenrace worker {self.name}: the bench of job {job} is gone; stopping its share")
+                self._bench_gone = True
                 self._stop_share()
 
     @staticmethod
