@@ -123,6 +123,16 @@ async def test_a_bench_over_two_workers_gives_one_merged_report(workers, redis_u
         await r.aclose()
 
 
+async def test_poisson_arrivals_are_dealt_in_turn_and_follow_the_seeded_plan(workers, redis_url, tmp_path):
+    await workers.start("wa", "wb")
+    body = "prompts: [one, two]\nparams: {max_tokens: 8}\nrepetitions: 10\nload: {rate: 40}\nseed: 11\n"
+    await run(tmp_path, body, distributed=Distributed(redis_url, workers=2))
+    recs = records(tmp_path / "out")
+    assert len(recs) == 40 and all(r["status"] == "ok" for r in recs)
+    for name in ("alpha", "beta"):           # 20 arrivals each: 10 per worker
+        assert Counter(r["worker"] for r in recs if r["provider"] == name) == {"wa": 10, "wb": 10}
+
+
 async def test_a_worker_killed_mid_run_has_its_unfinished_requests_failed_with_the_reason(
         workers, redis_url, tmp_path):
     await workers.start("wa", "wb")

@@ -167,7 +167,9 @@ class RedisPool:
         self.job = new_job_id()
         self.shares = [_Share(k, last_seen=time.monotonic()) for k in range(count)]
         self.lag = PoolLag(count)
-        spec = {"job": self.job, "count": count, "source": Path(self.sc.source).name, "scenario": self.sc.as_run,
+        # the plan only: providers (their keys, URLs, headers) stay in each worker's own config
+        plan = {k: v for k, v in self.sc.as_run.items() if k not in ("providers", "defaults", "config")}
+        spec = {"job": self.job, "count": count, "source": Path(self.sc.source).name, "scenario": plan,
                 "providers": [{"name": p.name, "kind": p.kind, "model": p.model} for p in self.providers],
                 "defaults": {"params": dict((self.defaults or {}).get("params") or {})},
                 "keep_warmup": self.keep_warmup, "lag_interval_s": self.lag_interval_s, "lag_warn_ms": self.lag_warn_ms}

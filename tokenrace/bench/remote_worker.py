@@ -139,13 +139,17 @@ class RemoteWorker:
             await self.r.aclose()
 
     async def _presence(self) -> None:
-        info = {"name": self.name, "host": socket.gethostname(), "pid": os.getpid()}
         while True:
-            try:
-                await self.r.set(self.keys.worker(self.name), dumps(dict(info, job=self.job)), px=PRESENCE_TTL_MS)
-            except Exception as e:
-                log.warning("could not renew this worker's presence: %s", why(e))
+            await self._announce()
             await asyncio.sleep(BEAT_S)
+
+    async def _announce(self) -> None:
+        """This worker is here (busy with ``job`` or idle); at once when that changes, else every second."""
+        info = {"name": self.name, "host": socket.gethostname(), "pid": os.getpid(), "job": self.job}
+        try:
+            await self.r.set(self.keys.worker(self.name), dumps(info), px=PRESENCE_TTL_MS)
+        except Exception as e:
+            log.warning("could not renew this worker's presence: %s", why(e))
 
     async def _take(self) -> None:
         got = await self.r.xreadgroup(GROUP, self.name, {self.keys.offers: ">"}, count=1, block=1000)
@@ -156,11 +160,13 @@ class RemoteWorker:
                 if not await self.r.exists(self.keys.alive(offer["job"])):
                     continue                    # its bench is gone: an offer nobody waits for
                 self.job = offer["job"]
+                await self._announce()
                 try:
                     await self._serve(offer["job"], int(offer["share"]), int(offer["count"]))
                 finally:
                     self.job = None
                     self.jobs_done += 1
+                    await self._announce()
 
     async def _serve(self, job: str, share: int, count: int) -> None:
         out = _Outbox(self.r, self.keys.up(job), share)
