@@ -83,16 +83,23 @@ async def wait_workers(url: str, n: int) -> None:
         await r.aclose()
 
 
-async def one(sim: _Sim, cfg: Path, level: int, rounds: int, out: Path, redis: str | None, workers: int) -> dict:
+def mode_name(mode: str) -> str:
+    kind, n = mode[:-1], int(mode[-1])
+    return {"single": "one process", "local": f"load.workers: {n} (local processes)",
+            "redis": f"{n} worker{'s' if n > 1 else ''} via Redis"}[kind]
+
+
+async def one(sim: _Sim, cfg: Path, level: int, rounds: int, out: Path, mode: str, url: str) -> dict:
     from tokenrace.bench.scenario import parse_scenario
     from tokenrace.bench.session import Distributed, run_bench
 
+    kind, n = mode[:-1], int(mode[-1])
     text = (f"config: {cfg}\nprompts: [\"Calibrate the clock.\"]\nparams: {{max_tokens: 64}}\nwarmup: 1\n"
-            f"repetitions: {level * rounds}\nload: {{concurrency: {level}}}\n")
+            f"repetitions: {level * rounds}\nload: {{concurrency: {level}, workers: {n if kind == 'local' else 1}}}\n")
     sc = parse_scenario(text, "<distributed benchmark>")
-    if redis:
-        await wait_workers(redis, workers)
-    dist = Distributed(redis, workers=workers) if redis else None
+    if kind == "redis":
+        await wait_workers(url, n)
+    dist = Distributed(url, workers=n) if kind == "redis" else None
     outcome = await run_bench(sc, out, history=False, handle_sigint=False, distributed=dist)
     async with aiohttp.ClientSession() as session:
         truths = await sim.truths(session)
@@ -102,7 +109,7 @@ async def one(sim: _Sim, cfg: Path, level: int, rounds: int, out: Path, redis: s
         if r["status"] == "ok" and t is not None and t.ttft_ns is not None and r["ttft_ms"] is not None:
             errs.append(abs(r["ttft_ms"] - t.ttft_ns / 1e6))
     errs.sort()
-    return {"mode": f"{workers} workers via Redis" if redis else "one process", "concurrency": level,
+    return {"mode": mode_name(mode), "concurrency": level,
             "requests": len(outcome.result.records), "matched": len(errs),
             "ttft_err_p50_ms": round(statistics.median(errs), 3) if errs else None,
             "ttft_err_p99_ms": round(errs[min(len(errs) - 1, int(len(errs) * 0.99))], 3) if errs else None,
@@ -114,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--levels", default="16,64", help="closed-loop concurrency levels")
     ap.add_argument("--rounds", type=int, default=3, help="runs of each mode per level (alternating)")
     ap.add_argument("--per-slot", type=int, default=4, help="requests per slot in each run")
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--modes", default="single1,redis2",
+                    help="single1 (one process), localN (load.workers: N), redisN (N workers via Redis; N <= 2)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",")]
@@ -127,16 +135,15 @@ def main(argv: list[str] | None = None) -> int:
         cfg = folder / "providers.yaml"
         cfg.write_text(f"providers:\n  - {{name: sim, kind: openai, model: m, base_url: \"{sim.base_url()}\", "
                        f"timeout: {{connect: 30, read: 60, total: 300}}}}\n")
-        procs = start_workers(url, cfg, args.workers, folder)
+        modes = args.modes.split(",")
+        procs = start_workers(url, cfg, max([int(m[-1]) for m in modes if m.startswith("redis")] or [0]), folder)
         try:
             for level in levels:
                 for k in range(args.rounds):
-                    order = [None, url] if k % 2 == 0 else [url, None]
-                    for mode in order:
-                        print(f"concurrency {level}, round {k + 1}: {'distributed' if mode else 'one process'}",
-                              file=sys.stderr, flush=True)
+                    for mode in (modes if k % 2 == 0 else modes[::-1]):     # alternating order
+                        print(f"concurrency {level}, round {k + 1}: {mode_name(mode)}", file=sys.stderr, flush=True)
                         rows.append(asyncio.run(one(sim, cfg, level, args.per_slot, folder / f"o{len(rows)}", mode,
-                                                    args.workers)))
+                                                    url)))
         finally:
             for p in procs:
                 p.send_signal(signal.SIGTERM)
@@ -157,19 +164,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"profile: TTFT {PROFILE['ttft_ms']:g} ms, ITL {PROFILE['itl_ms']:g} ms, {PROFILE['answer_tokens']} tokens; "
           f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}; {args.rounds} runs of each mode per level\n")
-    print("| concurrency | mode | runs | requests matched | TTFT err p50 (median of runs) | TTFT err p99 (median) |")
+    print("| concurrency | mode | runs | requests matched | TTFT err p50 (median of runs; vs the first mode) | "
+          "TTFT err p99 (median) |")
     print("|---:|---|---:|---:|---:|---:|")
     for level in levels:
-        meds = {}
-        for mode in ("one process", f"{args.workers} workers via Redis"):
-            mine = [r for r in rows if r["concurrency"] == level and r["mode"] == mode]
+        base = None
+        for mode in modes:
+            mine = [r for r in rows if r["concurrency"] == level and r["mode"] == mode_name(mode)]
             p50 = statistics.median(r["ttft_err_p50_ms"] for r in mine)
             p99 = statistics.median(r["ttft_err_p99_ms"] for r in mine)
-            meds[mode] = p50
-            print(f"| {level} | {mode} | {len(mine)} | {sum(r['matched'] for r in mine)}/"
-                  f"{sum(r['requests'] for r in mine)} | {p50:.2f} ms | {p99:.2f} ms |")
-        a, b = meds.values()
-        print(f"| {level} | difference | | | {b - a:+.2f} ms | |")
+            base = p50 if base is None else base
+            print(f"| {level} | {mode_name(mode)} | {len(mine)} | {sum(r['matched'] for r in mine)}/"
+                  f"{sum(r['requests'] for r in mine)} | {p50:.2f} ms ({p50 - base:+.2f}) | {p99:.2f} ms |")
     return 0
 
 

@@ -58,12 +58,16 @@ def check_providers(wanted: list[dict[str, Any]], mine: tuple[Any, ...], name: s
 
 
 class _Outbox:
-    """Messages to the bench, in order, each loop turn's batch in one pipeline of XADDs."""
+    """Messages to the bench, in order, in pipelines of XADDs: records, lag and beats wait up to
+    ``COALESCE_S`` for company (fewer round trips on the measuring loop); gates, hello and the end go at once."""
+
+    COALESCE_S = 0.05
 
     def __init__(self, r: Any, stream: str, share: int) -> None:
         self.r, self.stream, self.share = r, stream, share
         self.pending: list[dict[bytes, bytes]] = []
         self.kick = asyncio.Event()
+        self.urgent = asyncio.Event()
         self.idle = asyncio.Event()
         self.idle.set()
         self.task = asyncio.create_task(self._loop())
@@ -71,12 +75,18 @@ class _Outbox:
     def put(self, kind: str, data: Any = None) -> None:
         self.pending.append(message(kind, data, self.share))
         self.idle.clear()
+        if kind not in ("rec", "lag", "beat"):
+            self.urgent.set()
         self.kick.set()
 
     async def _loop(self) -> None:
         while True:
             await self.kick.wait()
+            if not self.urgent.is_set():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.urgent.wait(), self.COALESCE_S)
             self.kick.clear()
+            self.urgent.clear()
             batch, self.pending = self.pending, []
             try:
                 async with self.r.pipeline(transaction=False) as pipe:
