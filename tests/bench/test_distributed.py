@@ -77,23 +77,27 @@ class Workers:
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')}" for p in self.tmp.glob("*.log"))
 
-    def stop(self) -> None:
+    def stop(self) -> list[str]:
+        """SIGTERM to all; the names of those that had to be killed after 15 s."""
         for p in self.procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
-        for p in self.procs.values():
+        killed = []
+        for name, p in self.procs.items():
             try:
                 p.wait(15)
             except subprocess.TimeoutExpired:
+                killed.append(name)
                 p.kill()
                 p.wait()
+        return killed
 
 
 @pytest.fixture
 def workers(redis_url, tmp_path):
     w = Workers(redis_url, tmp_path)
     yield w
-    w.stop()
+    assert w.stop() == [], "a worker did not stop on SIGTERM within 15 s\n" + w.logs()
 
 
 async def test_a_bench_over_two_workers_gives_one_merged_report(workers, redis_url, tmp_path):
@@ -306,3 +310,16 @@ def test_worker_help_names_every_option():
     assert out.returncode == 0
     for opt in ("--redis", "--name", "--jobs", "--config"):
         assert opt in out.stdout
+
+
+async def test_a_worker_stops_on_sigterm_after_a_bench(workers, redis_url, tmp_path):
+    await workers.start("wa")
+    await run(tmp_path, PLAN.replace("[1, 4]", "[2]"), distributed=Distributed(redis_url, workers=1))
+    proc = workers.procs["wa"]
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(proc.wait, 15) == 0
+    r = await connect(redis_url)
+    try:
+        assert not await r.exists("tokenrace:bench:worker:wa")      # its presence went with it
+    finally:
+        await r.aclose()

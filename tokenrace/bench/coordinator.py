@@ -22,7 +22,7 @@ from ..config.models import ProviderConfig
 from ..errors import TokenraceError
 from ..events import Failed
 from ..metrics import StreamAccumulator, StreamResult
-from ..redisconn import connect, safe_url
+from ..redisconn import Shielded, connect, safe_url
 from .dist import (DEFAULT_CLAIM_S, DEFAULT_LEASE_S, START_MARGIN_NS, Keys, dumps, ensure_group, message,
                    new_job_id, present_workers, unpack)
 from .loop import LAG_INTERVAL_S, LAG_WARN_P99_MS
@@ -111,7 +111,7 @@ class RedisPool:
                 self.stats[(p.name, step.index)] = GroupStats(self.sc.requests_per_step())
         for p in self.providers:
             self.stats[(p.name, -1)] = GroupStats(self.sc.warmup)
-        self.r = await connect(self.url, block_ms=1000)
+        self.r = Shielded(await connect(self.url, block_ms=1000))
         tasks: list[asyncio.Task[Any]] = []
         reader: asyncio.Task[Any] | None = None
         try:

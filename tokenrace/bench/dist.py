@@ -93,12 +93,14 @@ async def ensure_group(r: Any, keys: Keys) -> None:
 
 async def present_workers(r: Any, keys: Keys) -> list[dict[str, Any]]:
     """Every worker whose presence has not expired (any job or none)."""
-    out = []
-    async for key in r.scan_iter(match=keys.workers_match, count=200):
-        raw = await r.get(key)
-        if raw:
-            try:
-                out.append(loads(raw))
-            except orjson.JSONDecodeError:
-                continue
-    return sorted(out, key=lambda w: str(w.get("name")))
+    out, cursor = [], 0
+    while True:
+        cursor, found = await r.scan(cursor, match=keys.workers_match, count=200)
+        for raw in (await r.mget(*found)) if found else []:
+            if raw:
+                try:
+                    out.append(loads(raw))
+                except orjson.JSONDecodeError:
+                    continue
+        if not cursor:
+            return sorted(out, key=lambda w: str(w.get("name")))

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import yaml
 
 from ..errors import ConfigError
-from ..redisconn import RedisUnavailable, connect, safe_url, why
+from ..redisconn import RedisUnavailable, Shielded, connect, safe_url, why
 from .dist import (BEAT_S, GROUP, PRESENCE_TTL_MS, Keys, dumps, ensure_group, loads, message, unpack)
 from .runner import BenchRunner, Share
 from .scenario import LoadStep, Scenario, parse_scenario
@@ -132,7 +132,7 @@ class RemoteWorker:
             self._runner.stop()
 
     async def run(self) -> None:
-        self.r = await connect(self.url, block_ms=1000)
+        self.r = Shielded(await connect(self.url, block_ms=1000))
         try:
             await ensure_group(self.r, self.keys)
             presence = asyncio.create_task(self._presence())

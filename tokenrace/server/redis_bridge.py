@@ -33,7 +33,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ..protocol import Frame
-from ..redisconn import RedisUnavailable, connect, safe_url
+from ..redisconn import RedisUnavailable, Shielded, connect, safe_url
 from .entries import PAGE, Entry, _why, fields_of, frame_of
 from .hub import Hub
 from .mirror import Mirrors
@@ -57,7 +57,7 @@ class RedisBridge:
         self.where = safe_url(url)
         # redis-py's return types are unions over decode_responses and RESP versions; with
         # decode_responses=False every reply here is bytes, so calls go through an Any view
-        self.r: "Redis | None" = None
+        self.r: "Shielded | None" = None
         self.mirrors = Mirrors(self)       # other processes' runs this process follows
         self._pending: list[tuple[str, Frame]] = []
         self._kick = asyncio.Event()
@@ -92,7 +92,7 @@ class RedisBridge:
     # ------------------------------------------------------------------ lifecycle
     async def connect(self, hub: Hub) -> None:
         self.mirrors.hub = hub
-        self.r = await connect(self.url, block_ms=self.block_ms)
+        self.r = Shielded(await connect(self.url, block_ms=self.block_ms))   # see Shielded: no hang on cancel
         self._writer = asyncio.create_task(self._write_loop(), name="tokenrace-redis-writer")
         log.info("sharing runs through Redis at %s", self.where)
 
