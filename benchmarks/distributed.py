@@ -165,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"profile: TTFT {PROFILE['ttft_ms']:g} ms, ITL {PROFILE['itl_ms']:g} ms, {PROFILE['answer_tokens']} tokens; "
           f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}; {args.rounds} runs of each mode per level\n")
     print("| concurrency | mode | runs | requests matched | TTFT err p50 (median of runs; vs the first mode) | "
-          "TTFT err p99 (median) |")
-    print("|---:|---|---:|---:|---:|---:|")
+          "TTFT err p99 (median) | p50 range over runs | client lag p99 (median) |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
     for level in levels:
         base = None
         for mode in modes:
@@ -174,8 +174,11 @@ def main(argv: list[str] | None = None) -> int:
             p50 = statistics.median(r["ttft_err_p50_ms"] for r in mine)
             p99 = statistics.median(r["ttft_err_p99_ms"] for r in mine)
             base = p50 if base is None else base
+            lag = statistics.median(r["lag_p99_ms"] or 0.0 for r in mine)
             print(f"| {level} | {mode_name(mode)} | {len(mine)} | {sum(r['matched'] for r in mine)}/"
-                  f"{sum(r['requests'] for r in mine)} | {p50:.2f} ms ({p50 - base:+.2f}) | {p99:.2f} ms |")
+                  f"{sum(r['requests'] for r in mine)} | {p50:.2f} ms ({p50 - base:+.2f}) | {p99:.2f} ms | "
+                  f"{min(r['ttft_err_p50_ms'] for r in mine):.2f}–{max(r['ttft_err_p50_ms'] for r in mine):.2f} ms | "
+                  f"{lag:.1f} ms |")
     return 0
 
 

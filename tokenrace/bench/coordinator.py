@@ -28,7 +28,7 @@ from .dist import (DEFAULT_CLAIM_S, DEFAULT_LEASE_S, START_MARGIN_NS, Keys, dump
 from .loop import LAG_INTERVAL_S, LAG_WARN_P99_MS
 from .runner import BenchResult, BenchRunner, GroupStats, Job, RecordHook, Share, record_warnings
 from .scenario import LoadStep, Scenario
-from .workers import PoolLag, merge_lag
+from .workers import PoolLag, RecordMerger, merge_lag
 
 
 class NoWorkers(TokenraceError):
@@ -56,7 +56,7 @@ class _Share:
         return f"worker {self.worker}" if self.worker else f"share {self.index + 1} (not taken)"
 
 
-class RedisPool:
+class RedisPool(RecordMerger):
     def __init__(self, scenario: Scenario, providers: Sequence[ProviderConfig], url: str, *,
                  workers: int | None = None, wait_s: float = 30.0, lease_s: float = DEFAULT_LEASE_S,
                  claim_s: float = DEFAULT_CLAIM_S, defaults: dict[str, Any] | None = None,
@@ -106,11 +106,7 @@ class RedisPool:
     # ---------------------------------------------------------------------------------- run
     async def run(self) -> BenchResult:
         self.t0_ns, self.t0_wall = time.perf_counter_ns(), time.time()
-        for step in self.sc.steps:
-            for p in self.providers:
-                self.stats[(p.name, step.index)] = GroupStats(self.sc.requests_per_step())
-        for p in self.providers:
-            self.stats[(p.name, -1)] = GroupStats(self.sc.warmup)
+        self.init_stats()
         self.r = Shielded(await connect(self.url, block_ms=1000))
         tasks: list[asyncio.Task[Any]] = []
         reader: asyncio.Task[Any] | None = None
@@ -224,13 +220,7 @@ class RedisPool:
     def _record(self, sh: _Share, rec: dict, result: dict) -> None:
         if not rec["warmup"]:
             sh.got.add((rec["provider"], rec["step"], rec["prompt"], rec["repetition"]))
-        st = self.stats.get((rec["provider"], rec["step"] if rec["step"] is not None else -1))
-        if st is not None:
-            st.count(rec)
-        self.records.append(rec)
-        self.results.append(StreamResult.from_dict(result))
-        if self.on_record is not None:
-            self.on_record(rec, None, None)   # type: ignore[arg-type]   # no accumulator across machines
+        self.merge(rec, result)
 
     def _end(self, sh: _Share) -> None:
         sh.at_gate.set()                                  # never leave the gate waiting on a gone worker

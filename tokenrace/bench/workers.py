@@ -61,6 +61,34 @@ async def _recv(reader: asyncio.StreamReader) -> Any:
     return pickle.loads(await reader.readexactly(_HEAD.unpack(head)[0]))
 
 
+class RecordMerger:
+    """What a pool of measuring processes keeps: their records merged in arrival order, and the live
+    figures of each provider and step (for the progress display)."""
+
+    sc: Scenario
+    providers: list[ProviderConfig]
+    on_record: RecordHook | None
+    records: list[dict]
+    results: list[StreamResult]
+    stats: dict[tuple[str, int], GroupStats]
+
+    def init_stats(self) -> None:
+        for step in self.sc.steps:
+            for p in self.providers:
+                self.stats[(p.name, step.index)] = GroupStats(self.sc.requests_per_step())
+        for p in self.providers:
+            self.stats[(p.name, -1)] = GroupStats(self.sc.warmup)
+
+    def merge(self, rec: dict, result: dict) -> None:
+        st = self.stats.get((rec["provider"], rec["step"] if rec["step"] is not None else -1))
+        if st is not None:
+            st.count(rec)
+        self.records.append(rec)
+        self.results.append(StreamResult.from_dict(result))
+        if self.on_record is not None:
+            self.on_record(rec, None, None)   # type: ignore[arg-type]   # no accumulator across processes
+
+
 class PoolLag:
     """What the progress display asks of a runner's lag monitor: the worst worker's recent p99."""
 
@@ -84,7 +112,7 @@ class _Worker:
     error: str | None = None
 
 
-class WorkerPool:
+class WorkerPool(RecordMerger):
     """Runs a scenario over worker processes; the same surface as :class:`~.runner.BenchRunner`."""
 
     def __init__(self, scenario: Scenario, providers: Sequence[ProviderConfig], count: int, *,
@@ -125,11 +153,7 @@ class WorkerPool:
 
     async def run(self) -> BenchResult:
         self.t0_ns, self.t0_wall = time.perf_counter_ns(), time.time()
-        for step in self.sc.steps:
-            for p in self.providers:
-                self.stats[(p.name, step.index)] = GroupStats(self.sc.requests_per_step())
-        for p in self.providers:
-            self.stats[(p.name, -1)] = GroupStats(self.sc.warmup)
+        self.init_stats()
         try:
             await self._start()
             readers = [asyncio.create_task(self._read(w)) for w in self.workers]
@@ -185,7 +209,7 @@ class WorkerPool:
                 msg = await _recv(w.reader)
                 kind = msg[0]
                 if kind == "rec":
-                    self._record(msg[1], msg[2])
+                    self.merge(msg[1], msg[2])
                 elif kind == "gate":
                     w.gate_step = msg[1]
                     w.at_gate.set()
@@ -201,15 +225,6 @@ class WorkerPool:
             w.error = w.error or "exited before it reported its end"
         finally:
             w.at_gate.set()                               # never leave the gate waiting on a gone worker
-
-    def _record(self, rec: dict, result: dict) -> None:
-        st = self.stats.get((rec["provider"], rec["step"] if rec["step"] is not None else -1))
-        if st is not None:
-            st.count(rec)
-        self.records.append(rec)
-        self.results.append(StreamResult.from_dict(result))
-        if self.on_record is not None:
-            self.on_record(rec, None, None)   # type: ignore[arg-type]   # no accumulator across processes
 
     async def _close(self) -> None:
         for w in self.workers:
