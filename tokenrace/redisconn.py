@@ -44,7 +44,7 @@ async def connect(url: str, *, block_ms: int = 2000) -> Any:
     try:
         import redis.asyncio as aioredis
     except ImportError:
-        raise RedisUnavailable("Redis needs the redis package: pip install 'redis>=5'") from None
+        raise RedisUnavailable("Redis needs the redis package: pip install 'tokenrace[redis]' (or 'redis>=5')") from None
     r = None
     try:
         # a blocked XREAD answers within block_ms: the socket timeout must be longer

@@ -119,6 +119,10 @@ async def test_a_bench_over_two_workers_gives_one_merged_report(workers, redis_u
         ("alpha", 0, 12, 12), ("alpha", 1, 12, 12), ("beta", 0, 12, 12), ("beta", 1, 12, 12)]
     assert doc["partial"] is False and not [w for w in doc["warnings"] if "ended early" in w or "failed" in w]
     assert len(outcome.result.results) == len(recs)
+    report = (tmp_path / "out" / "report.md").read_text()
+    step0 = Counter(r["worker"] for r in recs)
+    assert f"wa: {step0['wa']} requests, 0 failed, loop lag p99 " in report
+    assert f"wb: {step0['wb']} requests, 0 failed" in (tmp_path / "out" / "report.html").read_text()
     r = await connect(redis_url)
     try:                # the job's keys are gone; only the workers' presence and the offers stream stay
         left = sorted(k.decode() for k in await r.keys("tokenrace:bench:job:*"))
@@ -157,7 +161,7 @@ async def test_a_worker_killed_mid_run_has_its_unfinished_requests_failed_with_t
     warning = [w for w in outcome.result.warnings if "wb" in w]
     assert warning and f"its {len(lost)} unfinished requests are recorded as failed" in warning[0]
     report = (tmp_path / "out" / "report.md").read_text()
-    assert "worker wb stopped answering" in report
+    assert "worker wb stopped answering" in report and f"wb: 4 requests, {len(lost)} failed" in report
 
 
 async def test_no_secret_reaches_redis_or_the_report_from_an_upstream_that_echoes_it(

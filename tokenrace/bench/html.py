@@ -9,7 +9,7 @@ from .headline import Award, awards
 from .noise import Rule
 from .report import (COST_NOTE, errors_text, group_header, group_row, plan_line, priced, slo_text,
                      step_label)
-from .summary import figure_values
+from .summary import figure_values, workers_text
 from .units import fmt
 
 DASHES = ("", "6 3", "2 2", "8 3 2 3", "1 4")
@@ -163,6 +163,8 @@ def render_html(doc: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) ->
     parts.append(f"<h2>Client</h2><p>Event-loop lag (sampled every {lag['interval_ms']:g} ms): p50 "
                  f"{fmt('lag_ms', lag['p50_ms'])} ms, p99 {fmt('lag_ms', lag['p99_ms'])} ms, max "
                  f"{fmt('lag_ms', lag['max_ms'])} ms — {state}.</p>")
+    if who := workers_text(lag, records):
+        parts.append(f"<p>{escape(who)}</p>")
     errs = [[g["provider"], step_label(g["load_kind"], g["load_value"]), errors_text(g["errors"])]
             for g in doc["groups"] if g["errors"]]
     if errs:

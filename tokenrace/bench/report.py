@@ -23,7 +23,7 @@ import yaml
 
 from .. import __version__
 from .runner import BenchResult
-from .summary import csv_rows, summarize_records
+from .summary import csv_rows, summarize_records, workers_text
 from .units import fmt
 
 FILES = ("records.jsonl", "summary.json", "summary.csv", "report.md", "report.html", "scenario.yaml",
@@ -235,6 +235,7 @@ def markdown(doc: Mapping[str, Any], records: Sequence[Mapping[str, Any]] = ()) 
     lines += ["## Client", "",
               f"Event-loop lag (the tool's own delay, sampled every {lag['interval_ms']:g} ms): "
               f"p50 {_ms(lag['p50_ms'])} ms, p99 {_ms(lag['p99_ms'])} ms, max {_ms(lag['max_ms'])} ms — {state}.",
+              *(["", who] if (who := workers_text(lag, records)) else []),
               "", "Times in ms. TTFT: request sent → first answer token; ITL: gaps between content chunks "
               "(all requests pooled); tok/s: (output tokens − 1) / (last − first token); E2E: request sent → "
               "stream end. Figures count successful requests; errors are counted apart."

@@ -126,3 +126,21 @@ def csv_rows(groups: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[
             rows.append([g["provider"], g["model"], g["step"], g["load_kind"], g["load_value"], name,
                          *(s.get(k) for k in STATS), *(g.get(k) for k in GROUP_FIELDS), errors])
     return header, rows
+
+
+def workers_text(lag: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> str | None:
+    """One line on the processes that measured (``load.workers`` or ``bench --redis``): each one's
+    requests, failures and loop lag p99; None for a one-process bench."""
+    per = lag.get("workers") or []
+    if not per:
+        return None
+    measured = [r for r in records if not r.get("warmup")]
+    done = Counter(r.get("worker") for r in measured)
+    failed = Counter(r.get("worker") for r in measured if r["status"] != "ok")
+    parts = []
+    for w in per:
+        wid = w["worker"]
+        label = f"worker {wid + 1}" if isinstance(wid, int) else str(wid)
+        p99 = "–" if w.get("p99_ms") is None else f"{w['p99_ms']:.1f} ms"
+        parts.append(f"{label}: {done.get(wid, 0)} requests, {failed.get(wid, 0)} failed, loop lag p99 {p99}")
+    return "Measured by " + "; ".join(parts) + "."
