@@ -310,7 +310,7 @@ class RedisPool(RecordMerger):
         warnings += record_warnings(self.providers, self.records)
         for sh in self.shares:
             if sh.error:
-                warnings.append(f"{sh.label} (share {sh.index + 1} of {self.count}) ended early: {sh.error}; "
+                warnings.append(f"share {sh.index + 1} of {self.count} ended early: {sh.error}; "
                                 f"its {sh.failed} unfinished requests are recorded as failed")
         partial = self.stopping or not self.shares or any((sh.final or {}).get("partial") for sh in self.shares)
         return BenchResult(self.sc, [p.public() for p in self.providers], list(self.records), list(self.results),
