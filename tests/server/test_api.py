@@ -19,10 +19,10 @@ async def test_healthz_and_providers(harness):
     assert status == 200 and doc["ok"] is True
     status, doc, _ = await harness.request("GET", "/api/providers")
     assert status == 200
-    assert doc == [{"name": "fast-a", "kind": "openai", "model": "m-fast-a"},
-                   {"name": "fast-b", "kind": "anthropic", "model": "m-fast-b"},
-                   {"name": "steady", "kind": "gemini", "model": "m-steady"},
-                   {"name": "broken", "kind": "openai", "model": "m-broken"}]
+    assert doc == [{"name": "fast-a", "kind": "openai", "model": "m-fast-a", "priced": False},
+                   {"name": "fast-b", "kind": "anthropic", "model": "m-fast-b", "priced": False},
+                   {"name": "steady", "kind": "gemini", "model": "m-steady", "priced": False},
+                   {"name": "broken", "kind": "openai", "model": "m-broken", "priced": False}]
 
 
 async def test_run_both_channels_to_the_end(harness, sim_fast):

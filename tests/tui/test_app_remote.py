@@ -182,3 +182,34 @@ async def test_remote_follow_up_and_its_conversation(served):
         assert [t.run_id for t in app.turns] == [first]
         assert app.turns[0].answer("beta").text == expected(REMOTE_PROFILES[2])
         assert str(app.main.pane("alpha").query_one(".pane-turns").render()).startswith(f"1 › {PROMPT}")
+
+
+async def test_remote_shows_a_cost_column_only_when_the_server_has_a_priced_provider(served, tmp_path):
+    from tokenrace.config.models import Price
+
+    sim, server, proxy = served
+    app = remote_app(proxy, ["alpha"])
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.ready, pilot=pilot, what="the server's providers")
+        assert app.source.priced is False and app.show_cost is False
+    store = store_mod.RunStore(tmp_path / "priced.db")
+    await store.open()
+    config = Config(providers=(provider(sim, "alpha", price=Price(input=1.0, output=2.0)), provider(sim, "beta")))
+    priced = server_mod.Server(config, store, server_mod.ServerSettings(port=0))
+    await priced.start()
+    try:
+        src = RemoteSource(f"http://127.0.0.1:{priced.port}/")
+        only_beta = RemoteSource(f"http://127.0.0.1:{priced.port}/", providers=["beta"])
+        for s in (src, only_beta):
+            await s.open()
+        try:
+            names = [p["name"] for p in await src.providers()]
+            assert names == ["alpha", "beta"] and src.priced is True
+            await only_beta.providers()
+            assert only_beta.priced is False
+        finally:
+            for s in (src, only_beta):
+                await s.close()
+    finally:
+        await priced.stop(timeout=5)
+        await store.close()

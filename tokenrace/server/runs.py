@@ -87,8 +87,9 @@ class RunManager:
             await self._client.close()
 
     # ------------------------------------------------------------------ API
-    def providers_public(self) -> list[dict[str, str]]:
-        return [p.public() for p in self.config.providers]
+    def providers_public(self) -> list[dict[str, Any]]:
+        # priced: whether figures can carry a cost (a viewer shows a Cost column only then); never the price
+        return [dict(p.public(), priced=p.price is not None) for p in self.config.providers]
 
     async def create(self, body: Any) -> RaceSession:
         request = validate(body, self.config, self.limits)

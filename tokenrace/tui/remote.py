@@ -43,7 +43,7 @@ class RemoteSource:
         self.run_id: str | None = None      # the run being followed
         self._known: dict[str, dict[str, Any]] = {}   # provider name -> public dict (runs list names only)
 
-    priced: bool | None = None      # the server does not say which providers have a price: show Cost
+    priced: bool | None = None      # from /api/providers (None until read, or when the server does not say)
 
     @property
     def label(self) -> str:
@@ -81,7 +81,11 @@ class RemoteSource:
         items = doc.get("providers", []) if isinstance(doc, dict) else (doc or [])
         out = [_provider_dict(p) for p in items]
         self._known.update((p["name"], p) for p in out)
-        return [p for p in out if not self._only or p["name"] in self._only]
+        mine = [p for p in out if not self._only or p["name"] in self._only]
+        said = [p.get("priced") for p in items if isinstance(p, dict) and (not self._only or p.get("name") in self._only)]
+        if said and all(isinstance(v, bool) for v in said):      # an older server does not say: show Cost
+            self.priced = any(said)
+        return mine
 
     async def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
         doc = await self._json("GET", "/api/runs", params={"limit": str(limit)})
