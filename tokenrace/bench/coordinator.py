@@ -81,7 +81,6 @@ class RedisPool(RecordMerger):
         self.job = ""
         self.r: Any = None
         self._ended = asyncio.Event()
-        self._closing = False
         self.t0_ns, self.t0_wall = time.perf_counter_ns(), time.time()
 
     @property
@@ -109,22 +108,16 @@ class RedisPool(RecordMerger):
         self.init_stats()
         self.r = Shielded(await connect(self.url, block_ms=1000))
         tasks: list[asyncio.Task[Any]] = []
-        reader: asyncio.Task[Any] | None = None
         try:
             await ensure_group(self.r, self.keys)
             count = await self._wait_for_workers()
             if count and not self.stopping:
                 await self._deal(count)
-                reader = asyncio.create_task(self._read())
-                tasks = [reader] + [asyncio.create_task(c) for c in (self._keep_alive(), self._gates(), self._watch())]
+                tasks = [asyncio.create_task(c) for c in (self._read(), self._keep_alive(), self._gates(), self._watch())]
                 await self._until_ended(tasks)
         finally:
-            # the reader is not cancelled: redis-py can hang cancelling a blocked XREAD; it ends on its own
-            # within one block (1 s) once told to
-            self._closing = True
-            for t in tasks:
-                if t is not reader:
-                    t.cancel()
+            for t in tasks:             # safe mid-command: every Redis call is Shielded
+                t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._clean_up()
         return self._result()
@@ -185,7 +178,7 @@ class RedisPool(RecordMerger):
     async def _read(self) -> None:
         last: bytes | str = "0"
         up = self.keys.up(self.job)
-        while not self._closing:
+        while True:
             got = await self.r.xread({up: last}, count=1000, block=1000)
             for _stream, entries in got or []:
                 for entry_id, fields in entries:
@@ -249,10 +242,8 @@ class RedisPool(RecordMerger):
                 while sh.gate_step < step.index and not sh.ended:
                     sh.at_gate.clear()
                     await sh.at_gate.wait()
-            if step.index == self.sc.steps[0].index:          # warmup is over
-                for p in self.providers:
-                    st = self.stats[(p.name, -1)]
-                    st.done = max(st.done, st.total)
+            if step.index == self.sc.steps[0].index:
+                self.warmup_over()
             self.step = step
             for sh in live:
                 if not sh.ended:

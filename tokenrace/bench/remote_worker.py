@@ -118,7 +118,6 @@ class RemoteWorker:
         self.stopping = False
         self._runner: BenchRunner | None = None
         self._share_stopped = False         # the share in hand: told to stop, or its bench is gone
-        self._share_over = False
         self._bench_gone = False
 
     def stop(self) -> None:
@@ -180,7 +179,7 @@ class RemoteWorker:
 
     async def _serve(self, job: str, share: int, count: int) -> None:
         out = _Outbox(self.r, self.keys.up(job), share)
-        self._share_stopped, self._share_over, self._bench_gone = self.stopping, False, False
+        self._share_stopped, self._bench_gone = self.stopping, False
         out.put("hello", {"worker": self.name, "host": socket.gethostname(), "pid": os.getpid()})
         tasks = [asyncio.create_task(self._beat(out, job))]
         self.say(f"tokenrace worker {self.name}: share {share + 1} of {count} of bench job {job}")
@@ -201,10 +200,8 @@ class RemoteWorker:
             out.put("error", f"worker {self.name}: {type(e).__name__}: {why(e)}")
         finally:
             self._runner = None
-            self._share_over = True         # the listener ends within one block: redis-py can hang
-            for t in tasks:                 # cancelling a blocked XREAD, so it is not cancelled
-                if t.get_name() != "listen":
-                    t.cancel()
+            for t in tasks:                 # safe mid-command: every Redis call is Shielded
+                t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await out.close()
             if self._bench_gone:            # nobody reads what is left: the job's keys go
@@ -242,7 +239,7 @@ class RemoteWorker:
                 self._runner = runner
                 if self._share_stopped:
                     runner.stop()
-                tasks.append(asyncio.create_task(self._listen(job, share.index, go), name="listen"))
+                tasks.append(asyncio.create_task(self._listen(job, share.index, go)))
                 tasks.append(asyncio.create_task(self._report_lag(out, runner)))
                 return await runner.run()
 
@@ -250,7 +247,7 @@ class RemoteWorker:
         """The bench's word for this share: go (a step's start, ``margin_ns`` from hearing it) and stop."""
         last = "0"
         loop = asyncio.get_running_loop()
-        while not self._share_over:
+        while True:
             got = await self.r.xread({self.keys.ctl(job, share): last}, block=1000)
             for _stream, entries in got or []:
                 for entry_id, fields in entries:
