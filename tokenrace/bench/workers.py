@@ -79,6 +79,12 @@ class RecordMerger:
         for p in self.providers:
             self.stats[(p.name, -1)] = GroupStats(self.sc.warmup)
 
+    def warmup_over(self) -> None:
+        """Every worker is at the first step's gate: the warmup counts as done (its records may not come)."""
+        for p in self.providers:
+            st = self.stats[(p.name, -1)]
+            st.done = max(st.done, st.total)
+
     def merge(self, rec: dict, result: dict) -> None:
         st = self.stats.get((rec["provider"], rec["step"] if rec["step"] is not None else -1))
         if st is not None:
@@ -193,10 +199,8 @@ class WorkerPool(RecordMerger):
                 while w.gate_step < step.index and w.final is None and w.error is None:
                     w.at_gate.clear()
                     await w.at_gate.wait()
-            if step.index == self.sc.steps[0].index:        # every worker at the first gate: warmup is over
-                for p in self.providers:
-                    st = self.stats[(p.name, -1)]
-                    st.done = max(st.done, st.total)
+            if step.index == self.sc.steps[0].index:        # every worker at the first gate
+                self.warmup_over()
             self.step = step
             start = time.perf_counter_ns() + START_MARGIN_NS
             for w in live:

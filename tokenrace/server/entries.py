@@ -3,6 +3,7 @@ fields e (event), p (provider; absent for run-wide messages) and d (the JSON dat
 from __future__ import annotations
 
 from ..protocol import Frame
+from ..redisconn import why as _why  # noqa: F401   # one message helper for every Redis user
 
 Entry = tuple[bytes, dict[bytes, bytes]]      # a stream entry as redis-py returns it: (id, fields)
 PAGE = 1000                                   # entries per XRANGE / XREAD reply
@@ -27,6 +28,3 @@ def fields_of(f: Frame) -> dict[str, str]:
     return d
 
 
-def _why(e: BaseException) -> str:
-    text = str(e) or type(e).__name__
-    return text.splitlines()[0][:200]

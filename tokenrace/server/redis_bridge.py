@@ -30,7 +30,7 @@ import asyncio
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from ..protocol import Frame
 from ..redisconn import RedisUnavailable, Shielded, connect, safe_url
@@ -39,9 +39,6 @@ from .hub import Hub
 from .mirror import Mirrors
 
 __all__ = ["RedisBridge", "RedisUnavailable", "safe_url", "Entry", "PAGE", "fields_of", "frame_of", "_why"]
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
 
 log = logging.getLogger("tokenrace.server")
 

@@ -81,11 +81,11 @@ class RemoteSource:
         items = doc.get("providers", []) if isinstance(doc, dict) else (doc or [])
         out = [_provider_dict(p) for p in items]
         self._known.update((p["name"], p) for p in out)
-        mine = [p for p in out if not self._only or p["name"] in self._only]
-        said = [p.get("priced") for p in items if isinstance(p, dict) and (not self._only or p.get("name") in self._only)]
+        mine = [(p, raw) for p, raw in zip(out, items) if not self._only or p["name"] in self._only]
+        said = [raw.get("priced") if isinstance(raw, dict) else None for _p, raw in mine]
         if said and all(isinstance(v, bool) for v in said):      # an older server does not say: show Cost
             self.priced = any(said)
-        return mine
+        return [p for p, _raw in mine]
 
     async def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
         doc = await self._json("GET", "/api/runs", params={"limit": str(limit)})
